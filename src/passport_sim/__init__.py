@@ -1,0 +1,1 @@
+"""Passport OpsMan API simulator: a stand-in for tests and demos. Imports nothing from permitsync."""

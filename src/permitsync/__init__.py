@@ -1,0 +1,3 @@
+"""permitsync: keeps Passport OpsMan's enforcement rights equal to Offstreet's permits."""
+
+__version__ = "0.1.0"

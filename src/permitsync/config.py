@@ -1,0 +1,98 @@
+"""Settings, read from the environment (prefix ``PERMITSYNC_``); nothing is built at import time.
+
+A bad value is refused when :func:`load_settings` runs, with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: A-13: Passport's rate limits are not public; we limit ourselves per operator.
+DEFAULT_PASSPORT_RATE_PER_S = 20.0
+#: The production host (fact); staging and development hosts are other values of the setting.
+DEFAULT_PASSPORT_BASE_URL = "https://api.us.passportinc.com"
+#: The audience of the client-credentials grant (fact, a setting).
+DEFAULT_PASSPORT_AUDIENCE = "public.api.passportinc.com"
+#: The events envelope's version (a setting, default from the contract).
+DEFAULT_PASSPORT_EVENT_VERSION = "3.0.0"
+#: Values that mean "not configured" and are refused as secrets.
+PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "xxx", "todo"})
+
+
+class SettingsError(Exception):
+    """The environment holds a value permitsync cannot run with; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every knob of a permitsync process."""
+
+    model_config = SettingsConfigDict(env_prefix="PERMITSYNC_", extra="ignore")
+
+    database_url: str = Field(default="sqlite:///./var/permitsync.db", min_length=1)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    passport_base_url: str = DEFAULT_PASSPORT_BASE_URL
+    passport_client_id: str = ""
+    passport_client_secret: SecretStr = SecretStr("")
+    passport_audience: str = DEFAULT_PASSPORT_AUDIENCE
+    passport_event_version: str = DEFAULT_PASSPORT_EVENT_VERSION
+    passport_connect_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    passport_read_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    passport_rate_per_s: float = Field(default=DEFAULT_PASSPORT_RATE_PER_S, gt=0, le=10_000)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("passport_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("passport_client_secret")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("is a placeholder; set the real client secret")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is SQLite (one process, in-process wake-ups)."""
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, or None for PostgreSQL or an in-memory database."""
+        if not self.is_sqlite:
+            return None
+        rest = self.database_url.split(":///", 1)[-1]
+        return None if rest in {"", ":memory:"} else Path(rest)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; raise :class:`SettingsError` naming each bad ``PERMITSYNC_`` variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "PERMITSYNC_" + "_".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
