@@ -1,0 +1,118 @@
+"""The outermost ASGI layer: injects faults and records every request for ``/_sim/requests``.
+
+It must see the server's own ``send`` callable: dropping a connection after the request was
+applied closes the server's TCP transport, which only the raw ``send`` can reach.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from passport_sim import problems
+from passport_sim.faults import NO_FAULT, Decision
+from passport_sim.problems import problem_response
+from passport_sim.state import SimState
+from passport_sim.timeutil import format_utc, utc_now
+
+#: Scope key where a route writes how many event items a request carried.
+ITEMS_KEY = "passport_sim.items"
+_UNRECORDED = ("/_sim", "/officer")
+_ERROR_KINDS = {
+    429: problems.RATE_LIMITED,
+    503: problems.SERVICE_UNAVAILABLE,
+}
+
+
+class ConnectionDroppedError(ConnectionError):
+    """Raised in-process (no TCP transport) where a real server would drop the connection."""
+
+
+class FaultAndRecordMiddleware:
+    """Wraps the routes: applies the fault decision, then logs method, path, status, latency."""
+
+    def __init__(self, app: ASGIApp, sim: SimState) -> None:
+        """Wrap ``app``; faults and the log live in ``sim``."""
+        self.app = app
+        self.sim = sim
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request with the current faults."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        recorded = path != "/" and not path.startswith(_UNRECORDED)
+        decision = self.sim.faults.decide(path) if recorded else NO_FAULT
+        began = time.perf_counter()
+        status = [0]
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        fault = await self._serve(decision, scope, receive, send, recording_send)
+        if recorded:
+            entry: dict[str, Any] = {
+                "time": format_utc(utc_now()),
+                "method": scope["method"],
+                "path": path,
+                "status": status[0],
+                "items": scope.get(ITEMS_KEY),
+                "latency_ms": round((time.perf_counter() - began) * 1000, 3),
+                "fault": fault,
+            }
+            self.sim.record_request(entry)
+
+    async def _serve(
+        self, decision: Decision, scope: Scope, receive: Receive, send: Send, recording_send: Send
+    ) -> str | None:
+        if decision.delay_s:
+            await asyncio.sleep(decision.delay_s)
+        if decision.status is not None:
+            await _drain(receive)
+            kind = _ERROR_KINDS.get(decision.status, problems.SERVER_ERROR)
+            response = problem_response(
+                decision.status, kind, f"simulated fault: {decision.reason}", decision.headers
+            )
+            await response(scope, receive, recording_send)
+            return decision.reason
+        if not decision.drop_after_apply and not decision.slow_s:
+            await self.app(scope, receive, recording_send)
+            return None
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await self.app(scope, receive, hold)
+        if decision.drop_after_apply:
+            await _drop_connection(send, receive)
+            return "drop_after_apply"
+        await asyncio.sleep(decision.slow_s)
+        for message in held:
+            await recording_send(message)
+        return "slow_response"
+
+
+async def _drain(receive: Receive) -> None:
+    """Read the request body so that the connection can be reused after an early answer."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+
+
+async def _drop_connection(send: Send, receive: Receive) -> None:
+    """Close the TCP connection without answering (the request was already applied)."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if not isinstance(transport, asyncio.BaseTransport):
+        raise ConnectionDroppedError("simulated fault: connection dropped after apply")
+    transport.close()
+    # Wait until the server notices, so it does not try to answer with a 500.
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -1,0 +1,47 @@
+"""RFC 3339 parsing and the UTC-with-milliseconds format Passport uses."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+# RFC 3339 date-time: the offset is mandatory ("Z" or +hh:mm), the fraction optional.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})\Z"
+)
+_UTC_SUFFIXES = ("Z", "z", "+00:00")
+
+
+def parse_rfc3339(text: str, *, utc_only: bool = False) -> datetime | None:
+    """Return the aware datetime ``text`` denotes, or ``None`` if it is not RFC 3339.
+
+    With ``utc_only`` an offset other than ``Z``/``+00:00`` is refused too.
+    """
+    if not _RFC3339.match(text):
+        return None
+    if utc_only and not text.endswith(_UTC_SUFFIXES):
+        return None
+    head, sep, frac = text[:19], "", ""
+    rest = text[19:]
+    if rest.startswith("."):
+        end = 1
+        while end < len(rest) and rest[end].isdigit():
+            end += 1
+        # datetime accepts at most microseconds: keep six digits of the fraction.
+        sep, frac, rest = ".", rest[1:end][:6], rest[end:]
+    offset = "+00:00" if rest in {"Z", "z"} else rest
+    try:
+        return datetime.fromisoformat(head.replace("t", "T") + sep + frac + offset)
+    except ValueError:
+        return None
+
+
+def format_utc(moment: datetime) -> str:
+    """Format ``moment`` as ``2026-11-27T14:00:00.000Z``."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def utc_now() -> datetime:
+    """Return the current time, aware, in UTC (the default clock)."""
+    return datetime.now(UTC)
