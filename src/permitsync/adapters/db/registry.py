@@ -1,0 +1,379 @@
+"""Queries of the permit registry: companies, locations, permits, versions. Functions take an
+open connection (from a unit of work) and return plain rows or dataclasses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select, update
+
+from permitsync.adapters.db.schema import (
+    companies,
+    locations,
+    permit_locations,
+    permit_vehicles,
+    permit_versions,
+    permits,
+)
+from permitsync.domain.permits import PermitStatus, PermitTerms, Vehicle
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyRow:
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LocationRow:
+    company_id: str
+    id: str
+    name: str
+    timezone: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PermitRow:
+    pk: int
+    company_id: str
+    external_id: str
+    terms: PermitTerms
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+def get_company(conn: Connection, company_id: str) -> CompanyRow | None:
+    row = conn.execute(select(companies).where(companies.c.id == company_id)).one_or_none()
+    return CompanyRow(**row._mapping) if row else None
+
+
+def list_companies(conn: Connection, company_id: str | None = None) -> list[CompanyRow]:
+    query = select(companies).order_by(companies.c.id)
+    if company_id is not None:
+        query = query.where(companies.c.id == company_id)
+    return [CompanyRow(**row._mapping) for row in conn.execute(query)]
+
+
+def put_company(conn: Connection, company_id: str, name: str, now: datetime) -> bool:
+    """Insert or rename; True when created."""
+    current = get_company(conn, company_id)
+    if current is None:
+        conn.execute(
+            insert(companies).values(id=company_id, name=name, created_at=now, updated_at=now),
+        )
+        return True
+    if current.name != name:
+        conn.execute(
+            update(companies).where(companies.c.id == company_id).values(name=name, updated_at=now),
+        )
+    return False
+
+
+def get_location(conn: Connection, company_id: str, location_id: str) -> LocationRow | None:
+    row = conn.execute(
+        select(locations).where(
+            locations.c.company_id == company_id,
+            locations.c.id == location_id,
+        ),
+    ).one_or_none()
+    return LocationRow(**row._mapping) if row else None
+
+
+def list_locations(conn: Connection, company_id: str) -> list[LocationRow]:
+    rows = conn.execute(
+        select(locations).where(locations.c.company_id == company_id).order_by(locations.c.id),
+    )
+    return [LocationRow(**row._mapping) for row in rows]
+
+
+def put_location(
+    conn: Connection,
+    company_id: str,
+    location_id: str,
+    *,
+    name: str,
+    timezone: str,
+    now: datetime,
+) -> bool:
+    """Insert or update; True when created."""
+    current = get_location(conn, company_id, location_id)
+    if current is None:
+        conn.execute(
+            insert(locations).values(
+                company_id=company_id,
+                id=location_id,
+                name=name,
+                timezone=timezone,
+                created_at=now,
+                updated_at=now,
+            ),
+        )
+        return True
+    if (current.name, current.timezone) != (name, timezone):
+        conn.execute(
+            update(locations)
+            .where(locations.c.company_id == company_id, locations.c.id == location_id)
+            .values(name=name, timezone=timezone, updated_at=now),
+        )
+    return False
+
+
+def location_timezones(conn: Connection, company_id: str, ids: Sequence[str]) -> dict[str, str]:
+    """Time zone names of the company's locations among ``ids``."""
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(locations.c.id, locations.c.timezone).where(
+            locations.c.company_id == company_id,
+            locations.c.id.in_(list(ids)),
+        ),
+    )
+    return {row.id: row.timezone for row in rows}
+
+
+def _load_children(conn: Connection, pks: Sequence[int]) -> tuple[dict[int, Any], dict[int, Any]]:
+    vehicles: dict[int, list[Vehicle]] = {pk: [] for pk in pks}
+    location_ids: dict[int, list[str]] = {pk: [] for pk in pks}
+    if pks:
+        for row in conn.execute(
+            select(permit_vehicles)
+            .where(permit_vehicles.c.permit_pk.in_(pks))
+            .order_by(permit_vehicles.c.permit_pk, permit_vehicles.c.position),
+        ):
+            vehicles[row.permit_pk].append(
+                Vehicle(row.plate, row.raw_plate, row.state, row.country),
+            )
+        for row in conn.execute(
+            select(permit_locations.c.permit_pk, permit_locations.c.location_id)
+            .where(permit_locations.c.permit_pk.in_(pks))
+            .order_by(permit_locations.c.permit_pk, permit_locations.c.position),
+        ):
+            location_ids[row.permit_pk].append(row.location_id)
+    return vehicles, location_ids
+
+
+def _rows_to_permits(conn: Connection, rows: Sequence[Any]) -> list[PermitRow]:
+    vehicles, location_ids = _load_children(conn, [row.pk for row in rows])
+    return [
+        PermitRow(
+            pk=row.pk,
+            company_id=row.company_id,
+            external_id=row.external_id,
+            terms=PermitTerms(
+                location_ids=tuple(location_ids[row.pk]),
+                vehicles=tuple(vehicles[row.pk]),
+                valid_from=row.valid_from,
+                valid_to=row.valid_to,
+                status=PermitStatus(row.status),
+            ),
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+        for row in rows
+    ]
+
+
+def get_permit(
+    conn: Connection,
+    company_id: str,
+    permit_id: str,
+    *,
+    for_update: bool = False,
+) -> PermitRow | None:
+    query = select(permits).where(
+        permits.c.company_id == company_id,
+        permits.c.external_id == permit_id,
+    )
+    if for_update:
+        query = query.with_for_update()
+    row = conn.execute(query).one_or_none()
+    return _rows_to_permits(conn, [row])[0] if row else None
+
+
+def get_permits_by_pk(conn: Connection, pks: Sequence[int]) -> list[PermitRow]:
+    """Permits by surrogate key, in no particular order."""
+    if not pks:
+        return []
+    rows = conn.execute(select(permits).where(permits.c.pk.in_(list(pks)))).all()
+    return _rows_to_permits(conn, rows)
+
+
+def list_permits(
+    conn: Connection,
+    company_id: str,
+    *,
+    plate: str | None,
+    location_id: str | None,
+    status: str | None,
+    now: datetime,
+    after: str | None,
+    limit: int,
+) -> list[PermitRow]:
+    """Up to ``limit`` permits ordered by external id, after the cursor ``after``."""
+    query = select(permits).where(permits.c.company_id == company_id)
+    if after is not None:
+        query = query.where(permits.c.external_id > after)
+    if plate is not None:
+        query = query.where(
+            exists().where(
+                permit_vehicles.c.permit_pk == permits.c.pk,
+                permit_vehicles.c.company_id == company_id,
+                permit_vehicles.c.plate == plate,
+            ),
+        )
+    if location_id is not None:
+        query = query.where(
+            exists().where(
+                permit_locations.c.permit_pk == permits.c.pk,
+                permit_locations.c.company_id == company_id,
+                permit_locations.c.location_id == location_id,
+            ),
+        )
+    if status == "expired":
+        query = query.where(
+            permits.c.status == PermitStatus.ACTIVE.value,
+            permits.c.valid_to.is_not(None),
+            permits.c.valid_to <= now,
+        )
+    elif status == PermitStatus.ACTIVE.value:
+        query = query.where(
+            permits.c.status == status,
+            or_(permits.c.valid_to.is_(None), permits.c.valid_to > now),
+        )
+    elif status is not None:
+        query = query.where(permits.c.status == status)
+    rows = conn.execute(query.order_by(permits.c.external_id).limit(limit)).all()
+    return _rows_to_permits(conn, rows)
+
+
+def insert_permit(
+    conn: Connection,
+    company_id: str,
+    permit_id: str,
+    terms: PermitTerms,
+    now: datetime,
+) -> int:
+    """Insert a permit at version 1; returns its surrogate key."""
+    result = conn.execute(
+        insert(permits)
+        .values(
+            company_id=company_id,
+            external_id=permit_id,
+            status=terms.status.value,
+            valid_from=terms.valid_from,
+            valid_to=terms.valid_to,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(permits.c.pk),
+    )
+    pk = int(result.scalar_one())
+    _write_children(conn, pk, company_id, terms)
+    return pk
+
+
+def update_permit(
+    conn: Connection, pk: int, company_id: str, terms: PermitTerms, now: datetime
+) -> int:
+    """Store new terms and bump the version; returns the new version."""
+    version = conn.execute(
+        update(permits)
+        .where(permits.c.pk == pk)
+        .values(
+            status=terms.status.value,
+            valid_from=terms.valid_from,
+            valid_to=terms.valid_to,
+            version=permits.c.version + 1,
+            updated_at=now,
+        )
+        .returning(permits.c.version),
+    ).scalar_one()
+    conn.execute(delete(permit_vehicles).where(permit_vehicles.c.permit_pk == pk))
+    conn.execute(delete(permit_locations).where(permit_locations.c.permit_pk == pk))
+    _write_children(conn, pk, company_id, terms)
+    return int(version)
+
+
+def _write_children(conn: Connection, pk: int, company_id: str, terms: PermitTerms) -> None:
+    conn.execute(
+        insert(permit_vehicles),
+        [
+            {
+                "permit_pk": pk,
+                "position": position,
+                "company_id": company_id,
+                "plate": v.plate,
+                "raw_plate": v.raw_plate,
+                "state": v.state,
+                "country": v.country,
+            }
+            for position, v in enumerate(terms.vehicles)
+        ],
+    )
+    conn.execute(
+        insert(permit_locations),
+        [
+            {"permit_pk": pk, "position": position, "company_id": company_id, "location_id": lid}
+            for position, lid in enumerate(terms.location_ids)
+        ],
+    )
+
+
+def insert_version(
+    conn: Connection,
+    *,
+    permit_pk: int,
+    version: int,
+    changed_at: datetime,
+    changed_by: str,
+    changes: dict[str, Any],
+    snapshot: dict[str, Any],
+) -> None:
+    conn.execute(
+        insert(permit_versions).values(
+            permit_pk=permit_pk,
+            version=version,
+            changed_at=changed_at,
+            changed_by=changed_by,
+            changes=changes,
+            snapshot=snapshot,
+        ),
+    )
+
+
+def list_versions(conn: Connection, permit_pk: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(permit_versions)
+        .where(permit_versions.c.permit_pk == permit_pk)
+        .order_by(permit_versions.c.version),
+    )
+    return [
+        {
+            "version": row.version,
+            "changed_at": row.changed_at,
+            "changed_by": row.changed_by,
+            "changes": row.changes,
+            "snapshot": row.snapshot,
+        }
+        for row in rows
+    ]
+
+
+def count_permits(conn: Connection, company_id: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(permits)
+            .where(and_(permits.c.company_id == company_id)),
+        ).scalar_one(),
+    )

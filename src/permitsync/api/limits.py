@@ -1,0 +1,81 @@
+"""A request-body cap enforced while the body streams in, before any handler runs."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: Requests larger than this are refused with 413.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """The body passed the cap."""
+
+
+class BodyLimitMiddleware:
+    """Refuse a body over ``max_bytes`` with a 413 problem, by Content-Length or by counting."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._declared_too_large(scope):
+            await self._refuse(send)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(send)
+
+    def _declared_too_large(self, scope: Scope) -> bool:
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit():
+                return int(value) > self.max_bytes
+        return False
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "type": "https://permitsync.dev/problems/too-large",
+                "title": "Request body too large",
+                "status": 413,
+                "detail": f"the body may be at most {self.max_bytes} bytes",
+                "errors": [{"field": "body", "message": f"larger than {self.max_bytes} bytes"}],
+            },
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            },
+        )
+        await send({"type": "http.response.body", "body": body})

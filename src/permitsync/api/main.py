@@ -1,0 +1,25 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+import permitsync
+from permitsync.api import health, problems, registry_routes
+from permitsync.api.limits import BodyLimitMiddleware
+from permitsync.app import Container
+
+
+def create_api(container: Container) -> FastAPI:
+    """The REST API over ``container`` (OpenAPI at ``/openapi.json``, docs at ``/docs``)."""
+    app = FastAPI(
+        title="permitsync",
+        version=permitsync.__version__,
+        description="Offstreet permits, kept equal in Passport OpsMan enforcement.",
+    )
+    app.state.container = container
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(registry_routes.router)
+    app.add_middleware(BodyLimitMiddleware)
+    return app

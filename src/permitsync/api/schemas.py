@@ -1,0 +1,139 @@
+"""Request and response bodies of the REST API: separate In (write) and Out (public) shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from permitsync.adapters.db.registry import CompanyRow, LocationRow, PermitRow
+from permitsync.domain.naming import integration_name
+from permitsync.domain.permits import effective_status
+
+ID_PATTERN = r"^[A-Za-z0-9._~:-]{1,64}$"
+ExternalId = Annotated[str, Field(pattern=ID_PATTERN, description="Offstreet's identifier")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CompanyIn(_In):
+    name: Name
+
+
+class CompanyOut(BaseModel):
+    id: str
+    name: str
+    integration_name: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: CompanyRow) -> CompanyOut:
+        return cls(
+            id=row.id,
+            name=row.name,
+            integration_name=integration_name(row.name),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+class LocationIn(_In):
+    name: Name
+    timezone: Annotated[str, Field(min_length=1, max_length=64, examples=["America/New_York"])]
+
+
+class LocationOut(BaseModel):
+    id: str
+    company_id: str
+    name: str
+    timezone: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: LocationRow) -> LocationOut:
+        return cls(
+            id=row.id,
+            company_id=row.company_id,
+            name=row.name,
+            timezone=row.timezone,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+class VehicleIn(_In):
+    plate: Annotated[str, Field(min_length=1, max_length=32, examples=["abc-123"])]
+    state: Annotated[str, Field(min_length=1, max_length=64, examples=["NC"])]
+    country: Annotated[str | None, Field(max_length=8, examples=["US"])] = None
+
+
+class PermitIn(_In):
+    location_ids: Annotated[list[ExternalId], Field(max_length=1000)]
+    vehicles: Annotated[list[VehicleIn], Field(max_length=1000)]
+    valid_from: Annotated[str, Field(max_length=40, examples=["2026-12-01"])]
+    valid_to: Annotated[str | None, Field(max_length=40, examples=["2026-12-31T23:59:00-05:00"])]
+    status: Annotated[str, Field(max_length=16)] = "active"
+
+
+class VehicleOut(BaseModel):
+    plate: str
+    raw_plate: str
+    state: str
+    country: str
+
+
+class PermitOut(BaseModel):
+    id: str
+    company_id: str
+    location_ids: list[str]
+    vehicles: list[VehicleOut]
+    valid_from: datetime
+    valid_to: datetime | None
+    status: str
+    effective_status: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    enforcement: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def of(cls, row: PermitRow, *, now: datetime) -> PermitOut:
+        terms = row.terms
+        return cls(
+            id=row.external_id,
+            company_id=row.company_id,
+            location_ids=list(terms.location_ids),
+            vehicles=[
+                VehicleOut(plate=v.plate, raw_plate=v.raw_plate, state=v.state, country=v.country)
+                for v in terms.vehicles
+            ],
+            valid_from=terms.valid_from,
+            valid_to=terms.valid_to,
+            status=terms.status.value,
+            effective_status=effective_status(terms.status, terms.valid_to, now),
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+_T = TypeVar("_T")
+
+
+class Page(BaseModel, Generic[_T]):
+    data: list[_T]
+    next_cursor: str | None
+
+
+class PermitVersionOut(BaseModel):
+    version: int
+    changed_at: datetime
+    changed_by: str
+    changes: dict[str, Any]
+    snapshot: dict[str, Any]

@@ -1,0 +1,122 @@
+"""The ``permitsync`` command: thin entry points that call the services."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from permitsync.app import Container, build_container
+from permitsync.config import Settings, SettingsError, load_settings
+from permitsync.log import configure_logging
+from permitsync.services.errors import ServiceError
+
+app = typer.Typer(
+    help="permitsync: Offstreet permits kept equal in Passport OpsMan.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+api_key_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
+app.add_typer(api_key_app, name="api-key")
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    return settings
+
+
+def _container(*, migrate: bool = False) -> Container:
+    from permitsync.adapters.db.migrate import upgrade  # noqa: PLC0415 - only commands that migrate
+
+    container = build_container(_settings())
+    if migrate:
+        upgrade(container.engine)
+    return container
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations."""
+    container = _container(migrate=True)
+    typer.echo("database is at the latest migration")
+    container.close()
+
+
+@app.command()
+def serve() -> None:
+    """Run the REST API (and, on SQLite, apply migrations first)."""
+    import uvicorn  # noqa: PLC0415 - only this command serves
+
+    from permitsync.api.main import create_api  # noqa: PLC0415
+
+    settings = _settings()
+    container = _container(migrate=settings.is_sqlite)
+    try:
+        uvicorn.run(
+            create_api(container),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        container.close()
+
+
+@api_key_app.command("create")
+def api_key_create(
+    name: Annotated[str, typer.Option(help="A unique name for the key")],
+    staff: Annotated[bool, typer.Option("--staff", help="Reach every company")] = False,
+    company: Annotated[str | None, typer.Option(help="Reach only this company")] = None,
+) -> None:
+    """Create an API key; the key is printed once, as the last line."""
+    from permitsync.services.auth import create_api_key  # noqa: PLC0415
+
+    if staff == (company is not None):
+        raise _fail("give exactly one of --staff or --company COMPANY_ID")
+    container = _container(migrate=_settings().is_sqlite)
+    try:
+        key = create_api_key(
+            container.engine,
+            name=name,
+            staff=staff,
+            company_id=company,
+            clock=container.clock,
+        )
+    except (ServiceError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        container.close()
+    scope = "staff" if staff else f"company {company}"
+    typer.echo(f"created API key {name!r} for {scope}; it is shown only now:")
+    typer.echo(key)
+
+
+@api_key_app.command("revoke")
+def api_key_revoke(name: Annotated[str, typer.Argument(help="The key's name")]) -> None:
+    """Revoke an API key by name."""
+    from permitsync.services.auth import revoke_api_key  # noqa: PLC0415
+
+    container = _container(migrate=_settings().is_sqlite)
+    try:
+        revoke_api_key(container.engine, name=name, clock=container.clock)
+    except ServiceError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        container.close()
+    typer.echo(f"revoked API key {name!r}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

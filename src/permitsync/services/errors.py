@@ -1,0 +1,28 @@
+"""Errors a use case raises for the entry points to translate (HTTP problem, CLI message).
+
+    ServiceError
+    ├── NotFound        the thing does not exist, or the caller may not know it exists
+    ├── Forbidden       the caller is known but may not do this
+    └── Conflict        the request contradicts the stored state; the message says how to proceed
+
+:class:`permitsync.domain.errors.DomainValidationError` (bad input, field by field) is the
+fourth kind and lives in the domain.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of the use-case errors; the message is meant for a person."""
+
+
+class NotFound(ServiceError):
+    """The named thing does not exist (or is hidden from this caller)."""
+
+
+class Forbidden(ServiceError):
+    """The caller may not do this."""
+
+
+class Conflict(ServiceError):
+    """The request contradicts what is stored."""
