@@ -200,7 +200,9 @@ class SessionStore:
         record: dict[str, Any],
     ) -> None:
         item = event.item
-        content = {k: v for k, v in item.items() if k != "occurred_at"}
+        # What a retry may change without being "different content": only occurred_at.
+        content = dict(item)
+        content.pop("occurred_at", None)
         vehicle = dict(item["vehicle"])
         space = item.get("space_number")
         if session is None:

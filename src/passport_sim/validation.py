@@ -130,7 +130,8 @@ def validate_item(kind: str, item: object) -> ValidEvent | ItemRejection:
         return _reject(None, [("data[]", "each item must be a JSON object")])
     errors: list[tuple[str, str]] = []
     unknown = item.keys() - _ALLOWED[kind]
-    errors.extend((name, f"is not a field of {kind}") for name in sorted(unknown))
+    if unknown:
+        errors.extend((name, f"is not a field of {kind}") for name in sorted(unknown))
 
     session_id = item.get("session_id")
     if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
@@ -213,10 +214,9 @@ def _check_vehicle(vehicle: object, errors: list[tuple[str, str]]) -> None:
     if not isinstance(vehicle, dict):
         errors.append(("vehicle", "must be an object with vehicle_plate and vehicle_state"))
         return
-    errors.extend(
-        (f"vehicle.{name}", "is not a vehicle field")
-        for name in sorted(vehicle.keys() - _VEHICLE_FIELDS)
-    )
+    extra = vehicle.keys() - _VEHICLE_FIELDS
+    if extra:
+        errors.extend((f"vehicle.{name}", "is not a vehicle field") for name in sorted(extra))
     plate = vehicle.get("vehicle_plate")
     if not isinstance(plate, str) or not PLATE.match(plate):
         errors.append(("vehicle.vehicle_plate", "must be 1-10 uppercase letters and digits"))
