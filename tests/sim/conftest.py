@@ -45,13 +45,22 @@ def envelope(kind: str, items: list[Any]) -> dict[str, Any]:
     return {"type": f"parking_session_{kind}", "version": "3.0.0", "data": items}
 
 
+TOKEN_FORM = {
+    "grant_type": "client_credentials",
+    "client_id": "demo",
+    "client_secret": "demo-secret",
+    "audience": "public.api.passportinc.com",
+}
+
+
 class Api:
     """A client of the simulator that holds a bearer token of the demo client."""
 
-    def __init__(self, server: SimServer) -> None:
+    def __init__(self, server: SimServer, http: httpx.Client) -> None:
         self.server = server
-        self.http = httpx.Client(base_url=server.base_url, timeout=10)
-        self.http.headers["Authorization"] = f"Bearer {server.access_token()}"
+        self.http = http
+        token = http.post("/v3/shared/access-tokens", data=TOKEN_FORM).json()["access_token"]
+        self.http.headers["Authorization"] = f"Bearer {token}"
 
     def push(self, kind: str, *items: dict[str, Any]) -> httpx.Response:
         return self.http.post("/v3/shared/events", json=envelope(kind, list(items)))
@@ -60,14 +69,25 @@ class Api:
         params.setdefault("operator_id", DEMO_OPERATOR_ID)
         return self.http.get("/v4/enforcement/parking-rights", params=params)
 
-    def close(self) -> None:
-        self.http.close()
-
 
 @pytest.fixture(scope="session")
 def shared_server() -> Iterator[SimServer]:
     with SimServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def shared_http(shared_server: SimServer) -> Iterator[httpx.Client]:
+    # One client for the session: building an httpx.Client per test costs ~50 ms (TLS setup).
+    with httpx.Client(base_url=shared_server.base_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def plain_http(shared_server: SimServer) -> Iterator[httpx.Client]:
+    """A client without a bearer token."""
+    with httpx.Client(base_url=shared_server.base_url, timeout=10) as client:
+        yield client
 
 
 @pytest.fixture
@@ -78,7 +98,5 @@ def server(shared_server: SimServer) -> Iterator[SimServer]:
 
 
 @pytest.fixture
-def api(server: SimServer) -> Iterator[Api]:
-    client = Api(server)
-    yield client
-    client.close()
+def api(server: SimServer, shared_http: httpx.Client) -> Api:
+    return Api(server, shared_http)

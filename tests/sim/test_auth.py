@@ -21,13 +21,17 @@ GOOD_FORM = {
 }
 
 
-def token_request(server: SimServer, **changes: str | None) -> httpx.Response:
-    form = {k: v for k, v in {**GOOD_FORM, **changes}.items() if v is not None}
-    return httpx.post(f"{server.base_url}/v3/shared/access-tokens", data=form)
+@pytest.fixture
+def token_request(server: SimServer, plain_http: httpx.Client):
+    def request(**changes: str | None) -> httpx.Response:
+        form = {k: v for k, v in {**GOOD_FORM, **changes}.items() if v is not None}
+        return plain_http.post("/v3/shared/access-tokens", data=form)
+
+    return request
 
 
-def test_token_is_issued_for_good_credentials(server):
-    response = token_request(server)
+def test_token_is_issued_for_good_credentials(token_request):
+    response = token_request()
     assert response.status_code == 200
     body = response.json()
     assert body["token_type"] == "Bearer"
@@ -48,15 +52,15 @@ def test_token_is_issued_for_good_credentials(server):
         ({"audience": None}, 400, "invalid_request"),
     ],
 )
-def test_token_refusals(server, changes, status, error):
-    response = token_request(server, **changes)
+def test_token_refusals(token_request, changes, status, error):
+    response = token_request(**changes)
     assert response.status_code == status
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["type"] == f"io.passportlabs:error:{error}"
 
 
-def test_token_endpoint_wants_a_form_not_json(server):
-    response = httpx.post(f"{server.base_url}/v3/shared/access-tokens", json=GOOD_FORM)
+def test_token_endpoint_wants_a_form_not_json(server, plain_http):
+    response = plain_http.post("/v3/shared/access-tokens", json=GOOD_FORM)
     assert response.status_code == 400
     assert response.json()["type"] == "io.passportlabs:error:invalid_request"
 
@@ -70,19 +74,19 @@ CALLS = [
 
 @pytest.mark.parametrize(("method", "path", "params", "body"), CALLS)
 @pytest.mark.parametrize("authorization", [None, "Bearer not-a-token", "Basic ZGVtbzpkZW1v"])
-def test_every_call_needs_a_valid_bearer_token(server, method, path, params, body, authorization):
+def test_every_call_needs_a_valid_bearer_token(
+    server, plain_http, method, path, params, body, authorization
+):
     headers = {} if authorization is None else {"Authorization": authorization}
-    response = httpx.request(
-        method, server.base_url + path, params=params, json=body, headers=headers
-    )
+    response = plain_http.request(method, path, params=params, json=body, headers=headers)
     assert response.status_code == 401
     assert response.json()["type"] == "io.passportlabs:error:unauthorized"
     assert server.sessions() == []
 
 
-def test_token_expires_after_its_lifetime(server):
+def test_token_expires_after_its_lifetime(server, token_request):
     server.set_faults(token_lifetime_s=1)
-    body = token_request(server).json()
+    body = token_request().json()
     assert body["expires_in"] == 1
     headers = {"Authorization": f"Bearer {body['access_token']}"}
     url = f"{server.base_url}/v3/shared/zones"
@@ -92,7 +96,7 @@ def test_token_expires_after_its_lifetime(server):
     expired = httpx.get(url, params=params, headers=headers)
     assert expired.status_code == 401
     assert "expired" in expired.json()["detail"]
-    renewed = {"Authorization": f"Bearer {token_request(server).json()['access_token']}"}
+    renewed = {"Authorization": f"Bearer {token_request().json()['access_token']}"}
     assert httpx.get(url, params=params, headers=renewed).status_code == 200
 
 
@@ -100,15 +104,15 @@ def test_token_expires_after_its_lifetime(server):
     ("fields", "present", "absent"),
     [("expires_in", "expires_in", "expires_at"), ("expires_at", "expires_at", "expires_in")],
 )
-def test_token_answer_may_omit_one_expiry_field(server, fields, present, absent):
+def test_token_answer_may_omit_one_expiry_field(server, token_request, fields, present, absent):
     server.set_faults(token_fields=fields)
-    body = token_request(server).json()
+    body = token_request().json()
     assert present in body
     assert absent not in body
 
 
-def test_clearing_faults_restores_the_base_lifetime(server):
+def test_clearing_faults_restores_the_base_lifetime(server, token_request):
     server.set_faults(token_lifetime_s=5)
-    assert token_request(server).json()["expires_in"] == 5
+    assert token_request().json()["expires_in"] == 5
     server.clear_faults()
-    assert token_request(server).json()["expires_in"] == 86400
+    assert token_request().json()["expires_in"] == 86400
