@@ -141,3 +141,30 @@ def api(container: Container) -> Iterator[Api]:
         client = Api(base_url, container)
         yield client
         client.close()
+
+
+@pytest.fixture
+def sim() -> Iterator[object]:
+    """The Passport simulator on a loopback port (admin paths on)."""
+    from passport_sim.testing import SimServer  # noqa: PLC0415
+
+    with SimServer() as server:
+        yield server
+
+
+@pytest.fixture
+def synced(database_url: str, sim: object) -> Iterator[Container]:
+    """A container whose Passport is the simulator (demo client credentials); no background
+    workers: tests drive ``container.worker().run_once()`` themselves."""
+    from passport_sim.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET  # noqa: PLC0415
+
+    settings = Settings(
+        database_url=database_url,
+        passport_base_url=sim.base_url,  # type: ignore[attr-defined]
+        passport_client_id=DEMO_CLIENT_ID,
+        passport_client_secret=DEMO_CLIENT_SECRET,
+        passport_read_timeout_s=2.0,
+    )
+    c = build_container(settings)
+    yield c
+    c.close()

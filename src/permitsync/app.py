@@ -1,16 +1,28 @@
-"""The composition root: builds the engine, services and workers from settings, once."""
+"""The composition root: builds the engine, Passport client, services and workers from
+settings, once, and nothing at import time."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import httpx
 from sqlalchemy import Engine
 
 from permitsync.adapters.db.engine import create_db_engine
+from permitsync.adapters.db.uow import UnitOfWork
+from permitsync.adapters.passport.client import PassportClient
 from permitsync.config import Settings
+from permitsync.services.integrations import Integrations, queue_depths
 from permitsync.services.registry import Registry
+from permitsync.sync.metrics import SyncMetrics
+from permitsync.sync.planner import RightsPlanner
+from permitsync.sync.request_log import RequestLog
+from permitsync.sync.settings import SyncSettings
+from permitsync.sync.wakeup import PostgresListener, Wakeup
+from permitsync.sync.worker import Worker
 
 Clock = Callable[[], datetime]
 
@@ -27,15 +39,128 @@ class Container:
     settings: Settings
     engine: Engine
     registry: Registry
+    integrations: Integrations
+    planner: RightsPlanner
+    sync_settings: SyncSettings
+    wakeup: Wakeup
+    metrics: SyncMetrics
+    request_log: RequestLog
+    passport: PassportClient | None
     clock: Clock = field(default=utc_now)
+    _threads: list[tuple[threading.Event, threading.Thread]] = field(default_factory=list)
+    _listener: PostgresListener | None = None
+
+    def worker(self, *, owner: str | None = None) -> Worker:
+        """A sync worker; needs Passport credentials in the settings."""
+        if self.passport is None:
+            raise RuntimeError(
+                "Passport is not configured: set PERMITSYNC_PASSPORT_CLIENT_ID and "
+                "PERMITSYNC_PASSPORT_CLIENT_SECRET"
+            )
+        return Worker(
+            engine=self.engine,
+            sender=self.passport,
+            planner=self.planner,
+            clock=self.clock,
+            settings=self.sync_settings,
+            wakeup=self.wakeup,
+            request_log=self.request_log,
+            metrics=self.metrics,
+            owner=owner,
+        )
+
+    def start_workers(self, count: int = 1) -> None:
+        """Run ``count`` workers in background threads (and LISTEN on PostgreSQL)."""
+        if not self.settings.is_sqlite and self._listener is None:
+            self._listener = PostgresListener(self.settings.database_url, self.wakeup)
+            self._listener.start()
+        for index in range(count):
+            stop = threading.Event()
+            worker = self.worker()
+            thread = threading.Thread(
+                target=worker.run, args=(stop,), name=f"sync-worker-{index}", daemon=True
+            )
+            thread.start()
+            self._threads.append((stop, thread))
+
+    def stop_workers(self) -> None:
+        """Stop the background workers and wait for them."""
+        for stop, _ in self._threads:
+            stop.set()
+        self.wakeup.notify()
+        for _, thread in self._threads:
+            thread.join(timeout=30)
+        self._threads.clear()
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
 
     def close(self) -> None:
-        """Release connections."""
+        """Stop workers, release connections and the HTTP client."""
+        self.stop_workers()
+        if self.passport is not None:
+            self.passport.close()
         self.engine.dispose()
 
 
-def build_container(settings: Settings, *, clock: Clock = utc_now) -> Container:
+def build_container(
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    passport_transport: httpx.BaseTransport | None = None,
+) -> Container:
     """Wire the process together from ``settings``."""
     engine = create_db_engine(settings.database_url)
-    registry = Registry(engine, clock=clock)
-    return Container(settings=settings, engine=engine, registry=registry, clock=clock)
+    wakeup = Wakeup()
+    sync_settings = SyncSettings(
+        lease_s=settings.sync_lease_s,
+        claim_limit=settings.sync_claim_limit,
+        concurrency=settings.sync_concurrency,
+        poll_interval_s=settings.sync_poll_interval_s,
+        horizon=timedelta(days=settings.sync_open_ended_horizon_days),
+        request_log_days=settings.sync_request_log_days,
+    )
+    request_log = RequestLog(engine, clock=clock)
+    passport = None
+    if settings.passport_client_id:
+        passport = PassportClient(
+            base_url=settings.passport_base_url,
+            client_id=settings.passport_client_id,
+            client_secret=settings.passport_client_secret.get_secret_value(),
+            audience=settings.passport_audience,
+            event_version=settings.passport_event_version,
+            connect_timeout_s=settings.passport_connect_timeout_s,
+            read_timeout_s=settings.passport_read_timeout_s,
+            transport=passport_transport,
+            on_exchange=request_log.record,
+        )
+    planner = RightsPlanner(horizon=sync_settings.horizon, wake=wakeup.notify)
+    registry = Registry(engine, clock=clock, observer=planner)
+    integrations = Integrations(
+        engine,
+        zone_source=passport,
+        planner=planner,
+        clock=clock,
+        request_log=request_log,
+    )
+    metrics = SyncMetrics()
+
+    def refresh_queue(m: SyncMetrics) -> None:
+        with UnitOfWork(engine, readonly=True) as uow:
+            for status, count in queue_depths(uow.conn).items():
+                m.queue.labels(status=status).set(count)
+
+    metrics.refreshers.append(refresh_queue)
+    return Container(
+        settings=settings,
+        engine=engine,
+        registry=registry,
+        integrations=integrations,
+        planner=planner,
+        sync_settings=sync_settings,
+        wakeup=wakeup,
+        metrics=metrics,
+        request_log=request_log,
+        passport=passport,
+        clock=clock,
+    )

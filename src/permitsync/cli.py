@@ -61,6 +61,8 @@ def serve() -> None:
 
     settings = _settings()
     container = _container(migrate=settings.is_sqlite)
+    if settings.run_worker and container.passport is not None:
+        container.start_workers()
     try:
         uvicorn.run(
             create_api(container),
@@ -71,6 +73,45 @@ def serve() -> None:
         )
     finally:
         container.close()
+
+
+@app.command()
+def worker(
+    threads: Annotated[int, typer.Option(help="Worker loops in this process")] = 1,
+) -> None:
+    """Run sync workers alone (no API) until interrupted."""
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    container = _container()
+    if container.passport is None:
+        raise _fail("Passport is not configured: set PERMITSYNC_PASSPORT_CLIENT_ID and _SECRET")
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    container.start_workers(threads)
+    typer.echo(f"{threads} worker(s) running; Ctrl-C to stop", err=True)
+    stopped.wait()
+    container.close()
+
+
+@app.command()
+def replay(
+    company: Annotated[str, typer.Option(help="The company whose parked rights to resend")],
+    permit: Annotated[str | None, typer.Option(help="Only this permit's")] = None,
+) -> None:
+    """Send a company's parked rights again (workers pick them up)."""
+    from permitsync.services.auth import Actor  # noqa: PLC0415
+
+    container = _container(migrate=_settings().is_sqlite)
+    staff = Actor(key_name="cli", is_staff=True, company_id=None)
+    try:
+        count = container.integrations.replay(staff, company, permit_id=permit)
+    except ServiceError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        container.close()
+    typer.echo(f"{count} parked right(s) of {company} queued again")
 
 
 @api_key_app.command("create")

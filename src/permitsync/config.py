@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     passport_read_timeout_s: float = Field(default=10.0, gt=0, le=300)
     passport_rate_per_s: float = Field(default=DEFAULT_PASSPORT_RATE_PER_S, gt=0, le=10_000)
 
+    sync_lease_s: float = Field(default=30.0, gt=0, le=3600)
+    sync_claim_limit: int = Field(default=1000, ge=1, le=100_000)
+    sync_concurrency: int = Field(default=4, ge=1, le=64)
+    sync_poll_interval_s: float = Field(default=1.0, ge=0.05, le=60)
+    sync_open_ended_horizon_days: float = Field(default=30.0, gt=0, le=3650)
+    sync_request_log_days: int = Field(default=14, ge=1, le=3650)
+    run_worker: bool = True
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:

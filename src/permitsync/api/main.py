@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 import permitsync
-from permitsync.api import health, problems, registry_routes
+from permitsync.api import health, integration_routes, problems, registry_routes
 from permitsync.api.limits import BodyLimitMiddleware
 from permitsync.app import Container
 
@@ -21,5 +21,6 @@ def create_api(container: Container) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(registry_routes.router)
+    app.include_router(integration_routes.router)
     app.add_middleware(BodyLimitMiddleware)
     return app

@@ -33,7 +33,8 @@ router = APIRouter(prefix="/api/v1")
 
 def _permit_out(c: Container, row: PermitRow, *, with_enforcement: bool = True) -> PermitOut:
     out = PermitOut.of(row, now=c.clock())
-    del with_enforcement  # the sync engine adds per-right enforcement status here
+    if with_enforcement:
+        out.enforcement = c.integrations.enforcement(row.pk)
     return out
 
 

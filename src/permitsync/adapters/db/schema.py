@@ -127,3 +127,129 @@ api_keys = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime(), nullable=True),
 )
+
+# -- the sync engine ---------------------------------------------------------------------------
+
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("company_id", String(EXTERNAL_ID_LENGTH), ForeignKey("companies.id"), nullable=False),
+    Column("provider", String(16), nullable=False),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("operator_id", String(36), nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("state_changed_at", UTCDateTime(), nullable=False),
+    Column("vehicle_state_style", String(8), nullable=False),
+    Column("zones_synced_at", UTCDateTime(), nullable=True),
+    Column("zones_error", String(500), nullable=True),
+    # Shared by every worker: the circuit breaker and the pacing of requests.
+    Column("breaker", String(16), nullable=False),
+    Column("breaker_changed_at", UTCDateTime(), nullable=False),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("not_before", UTCDateTime(), nullable=True),
+    Column("last_success_at", UTCDateTime(), nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("last_error_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("company_id", "provider", name="uq_integrations_company_provider"),
+)
+
+zones = Table(
+    "zones",
+    metadata,
+    Column("integration_id", Integer, ForeignKey("integrations.id"), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("number", String(NAME_LENGTH), nullable=False),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("present", Boolean, nullable=False),
+    Column("synced_at", UTCDateTime(), nullable=False),
+)
+
+zone_mappings = Table(
+    "zone_mappings",
+    metadata,
+    Column("company_id", String(EXTERNAL_ID_LENGTH), primary_key=True),
+    Column("location_id", String(EXTERNAL_ID_LENGTH), primary_key=True),
+    Column("integration_id", Integer, nullable=False),
+    Column("zone_id", String(64), nullable=False),
+    Column("mapped_at", UTCDateTime(), nullable=False),
+    Column("mapped_by", String(NAME_LENGTH), nullable=False),
+    ForeignKeyConstraint(
+        ["company_id", "location_id"],
+        ["locations.company_id", "locations.id"],
+        name="fk_zone_mappings_location",
+    ),
+    ForeignKeyConstraint(
+        ["integration_id", "zone_id"],
+        ["zones.integration_id", "zones.id"],
+        name="fk_zone_mappings_zone",
+    ),
+)
+
+#: One row per Passport session: the durable outbox. ``desired_*`` is what the permits call
+#: for, ``acked_*`` what Passport acknowledged; the row is due while they differ.
+rights = Table(
+    "rights",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(64), nullable=False, unique=True),
+    Column("integration_id", Integer, ForeignKey("integrations.id"), nullable=False),
+    Column("permit_pk", Integer, ForeignKey("permits.pk"), nullable=False),
+    Column("plate", String(16), nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("zone_id", String(64), nullable=False),
+    Column("start_time", UTCDateTime(), nullable=False),
+    Column("desired_present", Boolean, nullable=False),
+    Column("desired_end", UTCDateTime(), nullable=False),
+    Column("open_ended", Boolean, nullable=False),
+    Column("absent_since", UTCDateTime(), nullable=True),
+    Column("desired_version", Integer, nullable=False),
+    Column("desired_changed_at", UTCDateTime(), nullable=False),
+    Column("acked_version", Integer, nullable=False),
+    Column("acked", String(8), nullable=False),
+    Column("acked_end", UTCDateTime(), nullable=True),
+    Column("acked_at", UTCDateTime(), nullable=True),
+    Column("unconfirmed_start_end", UTCDateTime(), nullable=True),
+    Column("parked_version", Integer, nullable=True),
+    Column("problem", JSON, nullable=True),
+    Column("due_at", UTCDateTime(), nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("last_attempt_at", UTCDateTime(), nullable=True),
+    Column("last_outcome", String(300), nullable=True),
+    Index("ix_rights_due", "due_at"),
+    Index("ix_rights_permit", "permit_pk"),
+    Index("ix_rights_integration_parked", "integration_id", "parked_version"),
+)
+
+sync_requests = Table(
+    "sync_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("integration_id", Integer, nullable=True),
+    Column("method", String(8), nullable=False),
+    Column("path", String(200), nullable=False),
+    Column("event_type", String(40), nullable=True),
+    Column("items", Integer, nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=False),
+    Column("problem_type", String(200), nullable=True),
+    Column("error", String(500), nullable=True),
+    Index("ix_sync_requests_at", "at"),
+    Index("ix_sync_requests_integration_at", "integration_id", "at"),
+)
+
+#: Cross-process jobs (reconciliation, horizon refresh): who holds each, until when.
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("last_run_at", UTCDateTime(), nullable=True),
+)

@@ -1,0 +1,226 @@
+"""Derives the desired rights of permits inside the writing transaction (the outbox's "mark").
+
+The registry calls :meth:`RightsPlanner.permits_changed` in the same unit of work as every
+permit write, and the integration service calls it when a location's zone mapping changes, so a
+change and its "needs sync" mark commit together or not at all. After commit the workers are
+woken (in-process event, and ``NOTIFY`` on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, insert, select, text, update
+
+from permitsync.adapters.db import registry as repo
+from permitsync.adapters.db.schema import integrations, permit_locations, rights, zone_mappings
+from permitsync.adapters.db.uow import UnitOfWork
+from permitsync.domain.rights import (
+    DEFAULT_OPEN_ENDED_HORIZON,
+    DesiredRight,
+    RightKey,
+    desired_rights,
+    plan_changes,
+)
+
+#: The PostgreSQL channel workers LISTEN on.
+NOTIFY_CHANNEL = "permitsync_rights"
+PROVIDER = "passport"
+
+
+def new_session_id() -> str:
+    """A fresh, stable Passport ``session_id`` (A-4: 1-64 of ``[A-Za-z0-9._:-]``)."""
+    return "ps-" + uuid.uuid4().hex
+
+
+class RightsPlanner:
+    """Keeps the ``rights`` table equal to what the permits call for."""
+
+    def __init__(
+        self,
+        *,
+        horizon: timedelta = DEFAULT_OPEN_ENDED_HORIZON,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.horizon = horizon
+        self._wake = wake
+
+    def permits_changed(self, uow: UnitOfWork, permit_pks: Sequence[int], now: datetime) -> None:
+        """Re-derive the rights of ``permit_pks`` and mark what changed as due."""
+        if self.replan(uow.conn, permit_pks, now):
+            self.notify(uow)
+
+    def location_changed(
+        self, uow: UnitOfWork, company_id: str, location_id: str, now: datetime
+    ) -> None:
+        """A location's name or time zone changed: stored times are UTC, rights do not move."""
+        del uow, company_id, location_id, now
+
+    def mapping_changed(
+        self, uow: UnitOfWork, company_id: str, location_id: str, now: datetime
+    ) -> None:
+        """A location was mapped, remapped or unmapped: re-derive every permit naming it."""
+        pks = uow.conn.execute(
+            select(permit_locations.c.permit_pk).where(
+                permit_locations.c.company_id == company_id,
+                permit_locations.c.location_id == location_id,
+            )
+        ).scalars()
+        self.permits_changed(uow, sorted(set(pks)), now)
+
+    def notify(self, uow: UnitOfWork) -> None:
+        """Wake the workers once ``uow`` commits: in this process directly, in others through
+        ``NOTIFY`` on PostgreSQL (sent at commit, with the transaction)."""
+        if uow.conn.dialect.name == "postgresql":
+            uow.conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+        uow.on_commit(self._wake)
+
+    def replan(self, conn: Connection, permit_pks: Sequence[int], now: datetime) -> int:
+        """Bring the rights rows of ``permit_pks`` to what the permits call for; returns the
+        number of rows created or changed."""
+        permits = repo.get_permits_by_pk(conn, permit_pks)
+        if not permits:
+            return 0
+        companies = {p.company_id for p in permits}
+        integration_of: dict[str, int] = {
+            row.company_id: row.id
+            for row in conn.execute(
+                select(integrations.c.company_id, integrations.c.id).where(
+                    integrations.c.company_id.in_(companies), integrations.c.provider == PROVIDER
+                )
+            )
+        }
+        mapping: dict[str, dict[str, str]] = defaultdict(dict)
+        for row in conn.execute(
+            select(zone_mappings).where(zone_mappings.c.company_id.in_(companies))
+        ):
+            mapping[row.company_id][row.location_id] = row.zone_id
+        live = self._live_rows(conn, [p.pk for p in permits])
+        changed = 0
+        for permit in permits:
+            integration_id = integration_of.get(permit.company_id)
+            existing = live.get(permit.pk, {})
+            if integration_id is None and not existing:
+                continue
+            wanted = (
+                desired_rights(
+                    permit.terms,
+                    mapping[permit.company_id],
+                    now=now,
+                    horizon=self.horizon,
+                    current_ends={key: end for key, (_, end) in existing.items()},
+                )
+                if integration_id is not None
+                else {}
+            )
+            changed += self._apply(conn, permit.pk, integration_id, existing, wanted, now)
+        return changed
+
+    @staticmethod
+    def _live_rows(
+        conn: Connection, pks: Sequence[int]
+    ) -> dict[int, dict[RightKey, tuple[int, datetime]]]:
+        live: dict[int, dict[RightKey, tuple[int, datetime]]] = defaultdict(dict)
+        query = select(
+            rights.c.id,
+            rights.c.permit_pk,
+            rights.c.plate,
+            rights.c.state,
+            rights.c.zone_id,
+            rights.c.start_time,
+            rights.c.desired_end,
+        ).where(rights.c.permit_pk.in_(list(pks)), rights.c.desired_present.is_(True))
+        for row in conn.execute(query):
+            key = RightKey(row.plate, row.state, row.zone_id, row.start_time)
+            live[row.permit_pk][key] = (row.id, row.desired_end)
+        return live
+
+    def _apply(
+        self,
+        conn: Connection,
+        permit_pk: int,
+        integration_id: int | None,
+        existing: dict[RightKey, tuple[int, datetime]],
+        wanted: dict[RightKey, DesiredRight],
+        now: datetime,
+    ) -> int:
+        retire, re_end, create = plan_changes(
+            {key: end for key, (_, end) in existing.items()}, wanted
+        )
+        bump = {
+            "desired_version": rights.c.desired_version + 1,
+            "desired_changed_at": now,
+            "due_at": now,
+        }
+        if retire:
+            conn.execute(
+                update(rights)
+                .where(rights.c.id.in_([existing[key][0] for key in retire]))
+                .values(desired_present=False, absent_since=now, **bump)
+            )
+        for key in re_end:
+            conn.execute(
+                update(rights)
+                .where(rights.c.id == existing[key][0])
+                .values(desired_end=wanted[key].end, open_ended=wanted[key].open_ended, **bump)
+            )
+        if create and integration_id is not None:
+            conn.execute(
+                insert(rights),
+                [self._new_row(permit_pk, integration_id, wanted[key], now) for key in create],
+            )
+        return len(retire) + len(re_end) + len(create)
+
+    @staticmethod
+    def _new_row(
+        permit_pk: int, integration_id: int, right: DesiredRight, now: datetime
+    ) -> dict[str, object]:
+        return {
+            "session_id": new_session_id(),
+            "integration_id": integration_id,
+            "permit_pk": permit_pk,
+            "plate": right.key.plate,
+            "state": right.key.state,
+            "country": right.country,
+            "zone_id": right.key.zone_id,
+            "start_time": right.key.start,
+            "desired_present": True,
+            "desired_end": right.end,
+            "open_ended": right.open_ended,
+            "absent_since": None,
+            "desired_version": 1,
+            "desired_changed_at": now,
+            "acked_version": 0,
+            "acked": "none",
+            "acked_end": None,
+            "acked_at": None,
+            "unconfirmed_start_end": None,
+            "parked_version": None,
+            "problem": None,
+            "due_at": now,
+            "lease_owner": None,
+            "lease_until": None,
+            "attempts": 0,
+            "last_attempt_at": None,
+            "last_outcome": None,
+        }
+
+    def refresh_horizons(self, uow: UnitOfWork, now: datetime) -> int:
+        """Re-derive open-ended permits whose rights end within half a horizon, so that their
+        end moves on (``extended``) long before Passport would let them lapse."""
+        pks = uow.conn.execute(
+            select(rights.c.permit_pk)
+            .where(
+                rights.c.desired_present.is_(True),
+                rights.c.open_ended.is_(True),
+                rights.c.desired_end < now + self.horizon / 2,
+            )
+            .distinct()
+        ).scalars()
+        pks_list = sorted(pks)
+        if pks_list:
+            self.permits_changed(uow, pks_list, now)
+        return len(pks_list)

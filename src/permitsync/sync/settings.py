@@ -1,0 +1,32 @@
+"""The knobs of the sync engine, as one frozen value the composition root builds from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from permitsync.domain.rights import DEFAULT_OPEN_ENDED_HORIZON
+from permitsync.sync.policy import RetryPolicy
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """How workers claim, send, retry and keep records."""
+
+    #: A claimed right is another worker's to take after this long (longer than a request).
+    lease_s: float = 30.0
+    #: Rights claimed per step (several requests of up to 100 items each).
+    claim_limit: int = 1000
+    #: Requests in flight at once per worker process.
+    concurrency: int = 4
+    #: Idle workers look for due rights at least this often, even without a wake-up.
+    poll_interval_s: float = 1.0
+    #: Open-ended permits are sent this far ahead and extended at half of it.
+    horizon: timedelta = DEFAULT_OPEN_ENDED_HORIZON
+    #: Days the request log is kept.
+    request_log_days: int = 14
+    #: How often a worker does housekeeping (horizon refresh, log pruning).
+    housekeeping_interval_s: float = 60.0
+    #: A-6: the currency of the all-zero permit fees.
+    currency: str = "USD"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)

@@ -1,0 +1,231 @@
+"""The outbox's database side: claiming due rights with a lease, and recording what became of
+them. Every write is guarded by the version that was claimed, so versions never go backwards
+and a late answer never overwrites a newer one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, case, or_, select, update
+
+from permitsync.adapters.db.schema import integrations, rights
+from permitsync.domain.rights import Acked, Action, RightState, decide
+
+LIVE = "live"
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A right leased to this worker, with the event to send for it."""
+
+    right_id: int
+    session_id: str
+    integration_id: int
+    operator_id: str
+    state_style: str
+    permit_pk: int
+    plate: str
+    state: str
+    country: str
+    zone_id: str
+    start: datetime
+    action: Action
+    version: int
+    attempts: int
+    changed_at: datetime
+
+
+def claim(
+    conn: Connection,
+    *,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    integration_ids: Sequence[int] | None = None,
+) -> list[Claimed]:
+    """Lease up to ``limit`` due rights of live integrations that are not held by another
+    worker (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's writer lock serialises
+    claims). Rights with nothing to send are marked synced on the way."""
+    query = (
+        select(
+            rights,
+            integrations.c.operator_id,
+            integrations.c.vehicle_state_style,
+        )
+        .join(integrations, integrations.c.id == rights.c.integration_id)
+        .where(
+            rights.c.due_at <= now,
+            or_(rights.c.lease_until.is_(None), rights.c.lease_until < now),
+            integrations.c.state == LIVE,
+            or_(integrations.c.not_before.is_(None), integrations.c.not_before <= now),
+        )
+        .order_by(rights.c.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=rights)
+    )
+    if integration_ids is not None:
+        query = query.where(rights.c.integration_id.in_(list(integration_ids)))
+    rows = conn.execute(query).all()
+    claimed: list[Claimed] = []
+    settled: list[dict[str, Any]] = []
+    leases: list[dict[str, Any]] = []
+    for row in rows:
+        action = decide(_state_of(row), now=now)
+        if action is None:
+            settled.append({"b_id": row.id, "b_version": row.desired_version})
+            continue
+        claimed.append(
+            Claimed(
+                right_id=row.id,
+                session_id=row.session_id,
+                integration_id=row.integration_id,
+                operator_id=row.operator_id,
+                state_style=row.vehicle_state_style,
+                permit_pk=row.permit_pk,
+                plate=row.plate,
+                state=row.state,
+                country=row.country,
+                zone_id=row.zone_id,
+                start=row.start_time,
+                action=action,
+                version=row.desired_version,
+                attempts=row.attempts,
+                changed_at=row.desired_changed_at,
+            )
+        )
+        unconfirmed = action.end if action.kind == "parking_session_started" else None
+        leases.append(
+            {
+                "b_id": row.id,
+                "b_unconfirmed": unconfirmed or row.unconfirmed_start_end,
+            }
+        )
+    if settled:
+        conn.execute(
+            update(rights)
+            .where(rights.c.id == bindparam("b_id"))
+            .values(
+                acked_version=bindparam("b_version"),
+                due_at=None,
+                last_outcome="nothing to send",
+            ),
+            settled,
+        )
+    if leases:
+        conn.execute(
+            update(rights)
+            .where(rights.c.id == bindparam("b_id"))
+            .values(
+                lease_owner=owner,
+                lease_until=now + lease,
+                last_attempt_at=now,
+                unconfirmed_start_end=bindparam("b_unconfirmed"),
+            ),
+            leases,
+        )
+    return claimed
+
+
+def _state_of(row: Any) -> RightState:  # noqa: ANN401 - a SQLAlchemy Row
+    return RightState(
+        start=row.start_time,
+        desired_present=row.desired_present,
+        desired_end=row.desired_end,
+        absent_since=row.absent_since,
+        acked=Acked(row.acked),
+        acked_end=row.acked_end,
+        unconfirmed_start_end=row.unconfirmed_start_end,
+    )
+
+
+def _release(owner: str) -> dict[str, Any]:
+    mine = rights.c.lease_owner == owner
+    return {
+        "lease_owner": case((mine, None), else_=rights.c.lease_owner),
+        "lease_until": case((mine, None), else_=rights.c.lease_until),
+    }
+
+
+def acknowledge(
+    conn: Connection, *, owner: str, now: datetime, done: Sequence[tuple[Claimed, dict[str, Any]]]
+) -> int:
+    """Record accepted events: Passport now holds what was sent at the claimed version.
+    Answers older than what is already acknowledged are ignored. Returns rows updated."""
+    count = 0
+    for claimed, values in done:
+        result = conn.execute(
+            update(rights)
+            .where(rights.c.id == claimed.right_id, rights.c.acked_version < claimed.version)
+            .values(
+                acked_version=claimed.version,
+                due_at=case((rights.c.desired_version == claimed.version, None), else_=now),
+                **values,
+                **_release(owner),
+            )
+        )
+        count += result.rowcount or 0
+    return count
+
+
+def resend(
+    conn: Connection, *, owner: str, now: datetime, claimed: Claimed, values: dict[str, Any]
+) -> None:
+    """Passport lost the session: forget what it acknowledged and send again now."""
+    conn.execute(
+        update(rights)
+        .where(rights.c.id == claimed.right_id)
+        .values(due_at=now, **values, **_release(owner))
+    )
+
+
+def park(
+    conn: Connection, *, owner: str, now: datetime, claimed: Claimed, values: dict[str, Any]
+) -> None:
+    """A permanent refusal: keep the right parked at this version until a replay or a newer
+    change."""
+    conn.execute(
+        update(rights)
+        .where(rights.c.id == claimed.right_id)
+        .values(
+            parked_version=claimed.version,
+            due_at=case((rights.c.desired_version == claimed.version, None), else_=now),
+            **values,
+            **_release(owner),
+        )
+    )
+
+
+def postpone(
+    conn: Connection, *, owner: str, delays: Sequence[tuple[Claimed, datetime]], outcome: str
+) -> None:
+    """A retryable failure: each right is due again at its own backoff time."""
+    conn.execute(
+        update(rights)
+        .where(rights.c.id == bindparam("b_id"))
+        .values(
+            attempts=rights.c.attempts + 1,
+            due_at=bindparam("b_due"),
+            last_outcome=outcome[:300],
+            **_release(owner),
+        ),
+        [{"b_id": c.right_id, "b_due": due} for c, due in delays],
+    )
+
+
+def replay(conn: Connection, *, integration_id: int, now: datetime, permit_pk: int | None) -> int:
+    """Make parked rights due again; returns how many."""
+    condition = and_(
+        rights.c.integration_id == integration_id,
+        rights.c.parked_version.is_not(None),
+        rights.c.parked_version == rights.c.desired_version,
+    )
+    if permit_pk is not None:
+        condition = and_(condition, rights.c.permit_pk == permit_pk)
+    result = conn.execute(
+        update(rights).where(condition).values(parked_version=None, due_at=now, attempts=0)
+    )
+    return int(result.rowcount or 0)

@@ -1,0 +1,72 @@
+"""Waking workers when rights become due: an in-process event, fed on PostgreSQL by LISTEN.
+
+A worker waits on "new work" OR a poll timeout OR "stop", whichever comes first.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import structlog
+from sqlalchemy.engine import make_url
+
+from permitsync.adapters.db.engine import normalize_url
+from permitsync.sync.planner import NOTIFY_CHANNEL
+
+log = structlog.get_logger(__name__)
+
+
+class Wakeup:
+    """A level-triggered signal: :meth:`notify` sets it, :meth:`wait` consumes it."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def notify(self) -> None:
+        """There may be new work."""
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for :meth:`notify`; True when notified."""
+        fired = self._event.wait(timeout)
+        self._event.clear()
+        return fired
+
+
+class PostgresListener:
+    """A thread that LISTENs on the rights channel and turns each NOTIFY into a wake-up.
+
+    It reconnects by itself after a server restart; while it is down, workers still poll.
+    """
+
+    def __init__(self, database_url: str, wakeup: Wakeup, *, reconnect_s: float = 1.0) -> None:
+        url = make_url(normalize_url(database_url)).set(drivername="postgresql")
+        self._dsn = url.render_as_string(hide_password=False)
+        self._wakeup = wakeup
+        self._reconnect_s = reconnect_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pg-listen", daemon=True)
+
+    def start(self) -> None:
+        """Start listening in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening (within about a second)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._dsn, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    # A notify may have been missed while disconnected: look once.
+                    self._wakeup.notify()
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._wakeup.notify()
+            except psycopg.Error as exc:
+                log.warning("listen connection lost; retrying", error=type(exc).__name__)
+                self._stop.wait(self._reconnect_s)

@@ -1,0 +1,307 @@
+"""The sync worker: claim due rights, send their events to Passport in batches, record what
+Passport said. No HTTP call happens inside a database transaction: claim (commit), send, then
+record (commit).
+
+``run_once`` is one deterministic step for tests; ``run`` loops until told to stop, waiting
+between steps on "new work" OR the poll interval OR "stop".
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from permitsync.adapters.db.uow import UnitOfWork
+from permitsync.adapters.passport.errors import PassportRefused, PassportUnavailable
+from permitsync.adapters.passport.remote import ItemOutcome
+from permitsync.adapters.passport.wire import (
+    MAX_ITEMS_PER_REQUEST,
+    SessionEvent,
+    event_item,
+)
+from permitsync.domain.regions import format_state, resolve_region
+from permitsync.domain.rights import Kind, batches
+from permitsync.sync import outcomes, store
+from permitsync.sync.metrics import SyncMetrics
+from permitsync.sync.planner import RightsPlanner
+from permitsync.sync.request_log import RequestLog, for_integration
+from permitsync.sync.settings import SyncSettings
+from permitsync.sync.wakeup import Wakeup
+
+log = structlog.get_logger(__name__)
+
+
+class EventSender(Protocol):
+    """The port to Passport the worker needs (the Passport client implements it)."""
+
+    def send_events(self, event_type: Any, items: Sequence[dict[str, Any]]) -> list[ItemOutcome]:  # noqa: ANN401
+        """Send one batch of one event type."""
+        ...
+
+
+def worker_id() -> str:
+    """A name for this worker that is unique across hosts and restarts."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    """Sends due rights to Passport until stopped."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        sender: EventSender,
+        planner: RightsPlanner,
+        clock: Callable[[], datetime],
+        settings: SyncSettings | None = None,
+        wakeup: Wakeup | None = None,
+        request_log: RequestLog | None = None,
+        metrics: SyncMetrics | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.sender = sender
+        self.planner = planner
+        self.clock = clock
+        self.settings = settings or SyncSettings()
+        self.wakeup = wakeup or Wakeup()
+        self.request_log = request_log
+        self.metrics = metrics
+        self.owner = owner or worker_id()
+        self._pool = ThreadPoolExecutor(
+            max_workers=self.settings.concurrency, thread_name_prefix="sync-send"
+        )
+        self._last_housekeeping: datetime | None = None
+
+    # -- one step --------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Claim what is due, send it, record the answers; returns how many rights were
+        handled (0 when nothing was due)."""
+        now = self.clock()
+        with UnitOfWork(self.engine) as uow:
+            claimed = store.claim(
+                uow.conn,
+                owner=self.owner,
+                now=now,
+                lease=timedelta(seconds=self.settings.lease_s),
+                limit=self.settings.claim_limit,
+            )
+            uow.commit()
+        if not claimed:
+            return 0
+        groups: dict[tuple[int, Kind], list[store.Claimed]] = defaultdict(list)
+        for right in claimed:
+            groups[(right.integration_id, right.action.kind)].append(right)
+        jobs = [
+            (integration_id, kind, batch)
+            for (integration_id, kind), rights in groups.items()
+            for batch in batches(rights, MAX_ITEMS_PER_REQUEST)
+        ]
+        list(self._pool.map(lambda job: self._send_batch(*job), jobs))
+        if self.request_log is not None:
+            self.request_log.flush()
+        return len(claimed)
+
+    def _send_batch(self, integration_id: int, kind: Kind, batch: Sequence[store.Claimed]) -> None:
+        now = self.clock()
+        items: list[dict[str, Any]] = []
+        sendable: list[store.Claimed] = []
+        invalid: list[tuple[store.Claimed, str]] = []
+        for right in batch:
+            try:
+                items.append(event_item(self._event(right, now)))
+                sendable.append(right)
+            except ValueError as exc:
+                invalid.append((right, str(exc)))
+        try:
+            with for_integration(integration_id):
+                answers = self.sender.send_events(kind.value, items) if items else []
+        except PassportUnavailable as exc:
+            self._record_failure(sendable, exc, exc.retry_after_s)
+            self._record_invalid(invalid)
+            return
+        except PassportRefused as exc:
+            problem = _problem_dict(exc)
+            refusals = [ItemOutcome(r.session_id, accepted=False, problem=None) for r in sendable]
+            self._record_answers(sendable, refusals, problem)
+            self._record_invalid(invalid)
+            return
+        except Exception as exc:  # a bug must delay rights, never drop them
+            log.exception("send failed unexpectedly", integration_id=integration_id)
+            self._record_failure(sendable, exc, None)
+            self._record_invalid(invalid)
+            return
+        self._record_answers(sendable, answers, None)
+        self._record_invalid(invalid)
+
+    def _event(self, right: store.Claimed, now: datetime) -> SessionEvent:
+        state = right.state
+        if right.state_style == "iso":
+            state = format_state(resolve_region(right.state, right.country), "iso")
+        return SessionEvent(
+            type=right.action.kind.value,
+            session_id=right.session_id,
+            operator_id=right.operator_id,
+            zone_id=right.zone_id,
+            start=right.start,
+            end=right.action.end,
+            plate=right.plate,
+            state=state,
+            country=right.country,
+            occurred_at=now,
+            currency=self.settings.currency,
+        )
+
+    def _record_answers(
+        self,
+        sent: Sequence[store.Claimed],
+        answers: Sequence[ItemOutcome],
+        whole_problem: dict[str, Any] | None,
+    ) -> None:
+        now = self.clock()
+        by_session = {a.session_id: a for a in answers}
+        done: list[tuple[store.Claimed, dict[str, Any]]] = []
+        with UnitOfWork(self.engine) as uow:
+            for right in sent:
+                answer = by_session.get(right.session_id)
+                if answer is not None and answer.accepted:
+                    done.append(
+                        (right, outcomes.accepted(right.action.kind, right.action.end, now))
+                    )
+                    continue
+                problem = whole_problem or (
+                    _problem_of(answer) if answer is not None else _missing_answer()
+                )
+                verdict, values = outcomes.refused(right.action.kind, problem, now)
+                if verdict == "ack":
+                    done.append((right, values))
+                elif verdict == "resend":
+                    store.resend(uow.conn, owner=self.owner, now=now, claimed=right, values=values)
+                else:
+                    store.park(uow.conn, owner=self.owner, now=now, claimed=right, values=values)
+                    log.warning(
+                        "right parked",
+                        session_id=right.session_id,
+                        permit_pk=right.permit_pk,
+                        problem_type=problem.get("type"),
+                    )
+                if self.metrics and verdict != "ack":
+                    self.metrics.sent(verdict)
+            store.acknowledge(uow.conn, owner=self.owner, now=now, done=done)
+            uow.commit()
+        if self.metrics:
+            for right, _ in done:
+                self.metrics.sent("accepted")
+                self.metrics.latency((now - right.changed_at).total_seconds())
+
+    def _record_failure(
+        self, sent: Sequence[store.Claimed], exc: Exception, retry_after_s: float | None
+    ) -> None:
+        if not sent:
+            return
+        now = self.clock()
+        policy = self.settings.retry
+        delays = [
+            (
+                right,
+                now
+                + timedelta(seconds=policy.delay(right.attempts + 1, retry_after_s=retry_after_s)),
+            )
+            for right in sent
+        ]
+        with UnitOfWork(self.engine) as uow:
+            store.postpone(uow.conn, owner=self.owner, delays=delays, outcome=f"retrying: {exc}")
+            uow.commit()
+        if self.metrics:
+            for _ in sent:
+                self.metrics.sent("retry")
+        log.info("send failed; will retry", error=str(exc), rights=len(sent))
+
+    def _record_invalid(self, invalid: Sequence[tuple[store.Claimed, str]]) -> None:
+        if not invalid:
+            return
+        now = self.clock()
+        with UnitOfWork(self.engine) as uow:
+            for right, message in invalid:
+                problem = {"type": "permitsync:error:invalid_event", "title": message}
+                store.park(
+                    uow.conn,
+                    owner=self.owner,
+                    now=now,
+                    claimed=right,
+                    values={"problem": problem, "last_outcome": f"not sendable: {message}"[:300]},
+                )
+            uow.commit()
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def housekeeping(self) -> None:
+        """Move open-ended rights' ends on, prune the request log (at most once a minute)."""
+        now = self.clock()
+        interval = timedelta(seconds=self.settings.housekeeping_interval_s)
+        if self._last_housekeeping and now - self._last_housekeeping < interval:
+            return
+        self._last_housekeeping = now
+        with UnitOfWork(self.engine) as uow:
+            self.planner.refresh_horizons(uow, now)
+            uow.commit()
+        if self.request_log is not None:
+            self.request_log.prune(keep_days=self.settings.request_log_days)
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set; database outages are waited out, never fatal."""
+        log.info("worker started", owner=self.owner)
+        while not stop.is_set():
+            try:
+                self.housekeeping()
+                handled = self.run_once()
+            except (OperationalError, SQLAlchemyError) as exc:
+                log.warning("database unavailable; retrying", error=type(exc).__name__)
+                stop.wait(self.settings.poll_interval_s)
+                continue
+            if handled == 0:
+                self.wakeup.wait(self.settings.poll_interval_s)
+        self._pool.shutdown(wait=True)
+        log.info("worker stopped", owner=self.owner)
+
+    def close(self) -> None:
+        """Release the sending threads."""
+        self._pool.shutdown(wait=True)
+
+
+def _problem_dict(exc: PassportRefused) -> dict[str, Any]:
+    if exc.problem is not None:
+        return {
+            "type": exc.problem.type,
+            "title": exc.problem.title,
+            "detail": exc.problem.detail,
+            "status": exc.status,
+        }
+    return {"type": "about:blank", "title": str(exc), "status": exc.status}
+
+
+def _problem_of(answer: ItemOutcome) -> dict[str, Any]:
+    if answer.problem is None:
+        return {"type": "about:blank", "title": "refused without a problem"}
+    return {
+        "type": answer.problem.type,
+        "title": answer.problem.title,
+        "detail": answer.problem.detail,
+    }
+
+
+def _missing_answer() -> dict[str, Any]:
+    return {"type": "permitsync:error:no_answer", "title": "Passport's answer left this item out"}

@@ -1,0 +1,175 @@
+"""The sync engine against the simulator over real HTTP, on SQLite and PostgreSQL: every
+transition reaches Passport, coalesced, retried, parked and replayed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from passport_sim.seed import DEMO_OPERATOR_ID
+from permitsync.adapters.db.schema import rights, sync_requests
+from permitsync.app import Container
+from tests.support.scenario import STAFF, drain, live_company, permit, valid_plates
+
+
+def sessions_by_plate(sim: Any) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for session in sim.sessions():
+        plate = session["vehicle"]["vehicle_plate"] if session.get("vehicle") else "?"
+        out.setdefault(plate, []).append(session)
+    return out
+
+
+def test_permit_lifecycle_reaches_passport(synced: Container, sim: Any) -> None:
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["ABC123"], ["lot-a", "lot-b"]))
+    assert drain(synced) == 2
+    assert valid_plates(sim) == {("ABC123", "LotA"), ("ABC123", "LotB")}
+
+    # A shorter end is an extension to an earlier end, on the same sessions.
+    synced.registry.put_permit(
+        STAFF, "uni", "p1", permit(["ABC123"], ["lot-a", "lot-b"], valid_to="2098-01-01T00:00:00Z")
+    )
+    drain(synced)
+    ends = {r["end_time"] for r in sim.valid_rights(DEMO_OPERATOR_ID)}
+    assert ends == {"2098-01-01T00:00:00.000Z"}
+    assert len(sim.sessions()) == 2
+
+    # A plate change stops the old session and starts a new one.
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["XYZ789"], ["lot-a", "lot-b"]))
+    drain(synced)
+    assert valid_plates(sim) == {("XYZ789", "LotA"), ("XYZ789", "LotB")}
+    assert len(sim.sessions()) == 4
+
+    # Dropping a location stops that zone's session.
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["XYZ789"], ["lot-a"]))
+    drain(synced)
+    assert valid_plates(sim) == {("XYZ789", "LotA")}
+
+    # Suspend, then cancel: nothing valid; the permit shows each right synced.
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["XYZ789"], status="suspended"))
+    drain(synced)
+    assert valid_plates(sim) == set()
+    synced.registry.cancel_permit(STAFF, "uni", "p1")
+    assert drain(synced) == 0  # nothing left to stop
+    view = synced.integrations.enforcement(synced.registry.get_permit(STAFF, "uni", "p1").pk)
+    assert {r["status"] for r in view} == {"synced"}
+    assert {r["desired"] for r in view} == {"absent"}
+
+
+def test_changes_before_a_send_are_coalesced(synced: Container, sim: Any) -> None:
+    live_company(synced)
+    for end in ["2097-01-01", "2098-01-01", "2099-06-01"]:
+        synced.registry.put_permit(STAFF, "uni", "p1", permit(valid_to=end + "T00:00:00Z"))
+    drain(synced)
+    (session,) = sim.sessions()
+    assert [e["type"] for e in session["events"]] == ["parking_session_started"]
+    assert session["end_time"] == "2099-06-01T00:00:00.000Z"
+
+    # Created and cancelled before any send: nothing reaches Passport at all.
+    synced.registry.put_permit(STAFF, "uni", "p2", permit(["GONE1"]))
+    synced.registry.cancel_permit(STAFF, "uni", "p2")
+    drain(synced)
+    assert "GONE1" not in sessions_by_plate(sim)
+
+
+def test_future_permit_cancelled_is_never_valid(synced: Container, sim: Any) -> None:
+    live_company(synced)
+    future = permit(["FUT1"], valid_from="2090-01-01T00:00:00Z")
+    synced.registry.put_permit(STAFF, "uni", "p1", future)
+    drain(synced)
+    synced.registry.cancel_permit(STAFF, "uni", "p1")
+    drain(synced)
+    (session,) = sessions_by_plate(sim)["FUT1"]
+    assert session["events"][-1]["type"] == "parking_session_stopped"
+    assert session["end_time"] == session["start_time"]
+
+
+def test_paused_integration_queues_and_resumes(synced: Container, sim: Any) -> None:
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["KEEP1"]))
+    drain(synced)
+    synced.integrations.patch(STAFF, "uni", state="paused")
+    synced.registry.put_permit(STAFF, "uni", "p2", permit(["LATER1"]))
+    assert drain(synced) == 0
+    # Pausing stops nothing, and the new permit waits.
+    assert valid_plates(sim) == {("KEEP1", "LotA")}
+    _, health = synced.integrations.get(STAFF, "uni")
+    assert health["pending"] == 1
+    synced.integrations.patch(STAFF, "uni", state="live")
+    drain(synced)
+    assert valid_plates(sim) == {("KEEP1", "LotA"), ("LATER1", "LotA")}
+
+
+def test_unmapping_stops_and_remapping_restarts(synced: Container, sim: Any) -> None:
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["MAP1"]))
+    drain(synced)
+    synced.integrations.unmap_location(STAFF, "uni", "lot-a")
+    drain(synced)
+    assert valid_plates(sim) == set()
+    synced.integrations.map_location(STAFF, "uni", "lot-a", zone_id=None, zone="Z123")
+    drain(synced)
+    assert valid_plates(sim) == {("MAP1", "Z123")}
+
+
+def test_server_errors_are_retried_with_backoff(synced: Container, sim: Any) -> None:
+    live_company(synced)
+    sim.set_faults(error_rate=1.0, error_statuses=[503], path="/v3/shared/events")
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["RETRY1"]))
+    worker = synced.worker(owner="w")
+    try:
+        assert worker.run_once() == 1
+        with synced.engine.connect() as conn:
+            row = conn.execute(select(rights)).one()
+        assert row.attempts == 1
+        assert row.due_at > row.last_attempt_at  # backed off
+        assert row.lease_owner is None
+        assert worker.run_once() == 0  # not due yet
+        sim.clear_faults()
+        with synced.engine.begin() as conn:
+            conn.execute(rights.update().values(due_at=row.last_attempt_at))
+        assert worker.run_once() == 1
+    finally:
+        worker.close()
+    assert valid_plates(sim) == {("RETRY1", "LotA")}
+
+
+def test_refused_rights_are_parked_and_replayed(synced: Container, sim: Any) -> None:
+    live_company(synced)
+    # Passport takes two-letter states by default (A-12); a Mexican state's code has three.
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["PARK1"], state="Jalisco"))
+    synced.registry.put_permit(STAFF, "uni", "p2", permit(["FINE1"]))
+    drain(synced)
+    pk = synced.registry.get_permit(STAFF, "uni", "p1").pk
+    (right,) = synced.integrations.enforcement(pk)
+    assert right["status"] == "parked"
+    assert right["problem_type"]
+    _, health = synced.integrations.get(STAFF, "uni")
+    assert (health["parked"], health["pending"], health["synced"]) == (1, 0, 1)
+    assert valid_plates(sim) == {("FINE1", "LotA")}
+    assert drain(synced) == 0  # parked stays parked
+    # Staff switch the integration to ISO 3166-2 states and replay.
+    synced.integrations.patch(STAFF, "uni", vehicle_state_style="iso")
+    assert synced.integrations.replay(STAFF, "uni", permit_id="p1") == 1
+    drain(synced)
+    assert valid_plates(sim) == {("PARK1", "LotA"), ("FINE1", "LotA")}
+    states = {r["vehicle"]["vehicle_state"] for r in sim.valid_rights(DEMO_OPERATOR_ID)}
+    assert "MX-JAL" in states
+    assert synced.integrations.replay(STAFF, "uni") == 0
+
+
+def test_every_request_is_logged(synced: Container, sim: Any) -> None:
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit())
+    drain(synced)
+    with synced.engine.connect() as conn:
+        logged = conn.execute(select(sync_requests)).all()
+    paths = [r.path for r in logged]
+    assert "/v3/shared/zones" in paths
+    events = [r for r in logged if r.path == "/v3/shared/events"]
+    assert events
+    assert events[0].items == 1
+    assert events[0].status == 202
+    assert events[0].event_type == "parking_session_started"

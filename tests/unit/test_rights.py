@@ -1,0 +1,192 @@
+"""The engine's decisions: desired rights of a permit, and the one event to send."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from permitsync.domain.permits import PermitStatus, PermitTerms, Vehicle
+from permitsync.domain.rights import (
+    Acked,
+    Action,
+    Kind,
+    RightKey,
+    RightState,
+    decide,
+    desired_rights,
+    plan_changes,
+)
+from permitsync.sync.policy import RetryPolicy
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+START = NOW - timedelta(days=1)
+END = NOW + timedelta(days=30)
+EARLIER = NOW + timedelta(days=10)
+
+
+def terms(
+    *,
+    status: PermitStatus = PermitStatus.ACTIVE,
+    valid_to: datetime | None = END,
+    locations: tuple[str, ...] = ("lot-a",),
+    plates: tuple[str, ...] = ("ABC123",),
+) -> PermitTerms:
+    vehicles = tuple(Vehicle(p, p.lower(), "NC", "US") for p in plates)
+    return PermitTerms(locations, vehicles, START, valid_to, status)
+
+
+def test_one_right_per_vehicle_and_mapped_zone() -> None:
+    wanted = desired_rights(
+        terms(locations=("lot-a", "lot-b", "lot-c"), plates=("AAA1", "BBB2")),
+        {"lot-a": "z1", "lot-b": "z1", "lot-c": "z2"},  # two locations share a zone
+        now=NOW,
+    )
+    assert sorted((k.plate, k.zone_id) for k in wanted) == [
+        ("AAA1", "z1"),
+        ("AAA1", "z2"),
+        ("BBB2", "z1"),
+        ("BBB2", "z2"),
+    ]
+    assert all(r.end == END and not r.open_ended for r in wanted.values())
+
+
+@pytest.mark.parametrize(
+    ("permit", "mapping"),
+    [
+        (terms(status=PermitStatus.SUSPENDED), {"lot-a": "z1"}),
+        (terms(status=PermitStatus.CANCELLED), {"lot-a": "z1"}),
+        (terms(valid_to=NOW), {"lot-a": "z1"}),  # expired (end is exclusive)
+        (terms(), {}),  # location not mapped
+        (terms(), {"lot-b": "z1"}),  # another location mapped
+    ],
+)
+def test_no_right_without_an_active_mapped_permit(
+    permit: PermitTerms, mapping: dict[str, str]
+) -> None:
+    assert desired_rights(permit, mapping, now=NOW) == {}
+
+
+def test_open_ended_permit_rolls_a_horizon_and_keeps_it_while_far() -> None:
+    horizon = timedelta(days=30)
+    wanted = desired_rights(terms(valid_to=None), {"lot-a": "z1"}, now=NOW, horizon=horizon)
+    (right,) = wanted.values()
+    assert right.open_ended
+    assert right.end == NOW + horizon
+    later = NOW + timedelta(days=5)
+    kept = desired_rights(
+        terms(valid_to=None),
+        {"lot-a": "z1"},
+        now=later,
+        horizon=horizon,
+        current_ends={right.key: right.end},
+    )
+    assert next(iter(kept.values())).end == right.end  # 25 days ahead: still more than half
+    much_later = NOW + timedelta(days=20)
+    moved = desired_rights(
+        terms(valid_to=None),
+        {"lot-a": "z1"},
+        now=much_later,
+        horizon=horizon,
+        current_ends={right.key: right.end},
+    )
+    assert next(iter(moved.values())).end == much_later + horizon
+
+
+def state(
+    *,
+    present: bool = True,
+    end: datetime = END,
+    acked: Acked = Acked.NONE,
+    acked_end: datetime | None = None,
+    absent_since: datetime | None = None,
+    unconfirmed: datetime | None = None,
+    start: datetime = START,
+) -> RightState:
+    return RightState(start, present, end, absent_since, acked, acked_end, unconfirmed)
+
+
+DECISIONS = [
+    ("new right", state(), Action(Kind.STARTED, END)),
+    (
+        "unconfirmed start repeats unchanged",
+        state(end=EARLIER, unconfirmed=END),
+        Action(Kind.STARTED, END),
+    ),
+    ("synced", state(acked=Acked.OPEN, acked_end=END), None),
+    (
+        "longer",
+        state(end=END + timedelta(days=1), acked=Acked.OPEN, acked_end=END),
+        Action(Kind.EXTENDED, END + timedelta(days=1)),
+    ),
+    (
+        "shorter",
+        state(end=EARLIER, acked=Acked.OPEN, acked_end=END),
+        Action(Kind.EXTENDED, EARLIER),
+    ),
+    ("gone before it was sent", state(present=False, absent_since=NOW), None),
+    (
+        "gone while a start is unconfirmed",
+        state(present=False, absent_since=NOW, unconfirmed=END),
+        Action(Kind.STOPPED, NOW),
+    ),
+    (
+        "cancelled",
+        state(present=False, absent_since=NOW, acked=Acked.OPEN, acked_end=END),
+        Action(Kind.STOPPED, NOW),
+    ),
+    (
+        "future permit cancelled stops at its start",
+        state(
+            present=False,
+            absent_since=NOW,
+            acked=Acked.OPEN,
+            acked_end=END + timedelta(days=9),
+            start=END,
+        ),
+        Action(Kind.STOPPED, END),
+    ),
+    (
+        "ended by itself",
+        state(
+            present=False, absent_since=NOW, acked=Acked.OPEN, acked_end=NOW - timedelta(hours=1)
+        ),
+        None,
+    ),
+    (
+        "already stopped",
+        state(present=False, absent_since=NOW, acked=Acked.STOPPED, acked_end=NOW),
+        None,
+    ),
+    ("stopped is final", state(acked=Acked.STOPPED, acked_end=NOW), None),
+]
+
+
+@pytest.mark.parametrize(("name", "right", "expected"), DECISIONS, ids=[d[0] for d in DECISIONS])
+def test_decide(name: str, right: RightState, expected: Action | None) -> None:
+    assert decide(right, now=NOW) == expected, name
+
+
+def test_stop_happens_when_the_right_went_away_not_when_sent() -> None:
+    went = NOW - timedelta(minutes=5)
+    right = state(present=False, absent_since=went, acked=Acked.OPEN, acked_end=END)
+    assert decide(right, now=NOW) == Action(Kind.STOPPED, went)
+
+
+def test_plan_changes_retires_re_ends_and_creates() -> None:
+    a = RightKey("AAA1", "NC", "z1", START)
+    b = RightKey("BBB2", "NC", "z1", START)
+    c = RightKey("CCC3", "NC", "z1", START)
+    wanted = desired_rights(terms(plates=("BBB2", "CCC3")), {"lot-a": "z1"}, now=NOW)
+    retire, re_end, create = plan_changes({a: END, b: EARLIER}, wanted)
+    assert (retire, re_end, create) == ([a], [b], [c])
+
+
+def test_retry_policy_grows_caps_and_honours_retry_after() -> None:
+    policy = RetryPolicy(base_delay_s=1, factor=2, max_delay_s=10, rng=random.Random(1))
+    for attempts, ceiling in [(1, 1), (2, 2), (3, 4), (4, 8), (5, 10), (30, 10)]:
+        delay = policy.delay(attempts)
+        assert ceiling / 2 <= delay <= ceiling
+    assert policy.delay(1, retry_after_s=7) == 7
+    assert policy.delay(1, retry_after_s=10**9) == policy.max_retry_after_s
