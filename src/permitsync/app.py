@@ -17,8 +17,11 @@ from permitsync.adapters.passport.client import PassportClient
 from permitsync.config import Settings
 from permitsync.services.integrations import Integrations, queue_depths
 from permitsync.services.registry import Registry
+from permitsync.sync.breaker import BreakerPolicy
 from permitsync.sync.metrics import SyncMetrics
 from permitsync.sync.planner import RightsPlanner
+from permitsync.sync.ratelimit import RateLimit
+from permitsync.sync.reconcile import Reconciler
 from permitsync.sync.request_log import RequestLog
 from permitsync.sync.settings import SyncSettings
 from permitsync.sync.wakeup import PostgresListener, Wakeup
@@ -66,7 +69,20 @@ class Container:
             wakeup=self.wakeup,
             request_log=self.request_log,
             metrics=self.metrics,
+            reconciler=self.reconciler(),
             owner=owner,
+        )
+
+    def reconciler(self) -> Reconciler:
+        """The reconciliation of integrations against Passport's enforcement lookup."""
+        if self.passport is None:
+            raise RuntimeError("Passport is not configured: set PERMITSYNC_PASSPORT_CLIENT_ID")
+        return Reconciler(
+            self.engine,
+            lookup=self.passport,
+            clock=self.clock,
+            notify=self.planner.notify,
+            request_log=self.request_log,
         )
 
     def start_workers(self, count: int = 1) -> None:
@@ -119,6 +135,12 @@ def build_container(
         poll_interval_s=settings.sync_poll_interval_s,
         horizon=timedelta(days=settings.sync_open_ended_horizon_days),
         request_log_days=settings.sync_request_log_days,
+        breaker=BreakerPolicy(
+            failure_threshold=settings.breaker_failure_threshold,
+            cooldown=timedelta(seconds=settings.breaker_cooldown_s),
+        ),
+        rate=RateLimit(per_second=settings.passport_rate_per_s, burst=settings.passport_rate_burst),
+        reconcile_interval=timedelta(seconds=settings.reconcile_interval_s),
     )
     request_log = RequestLog(engine, clock=clock)
     passport = None

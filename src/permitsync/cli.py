@@ -114,6 +114,26 @@ def replay(
     typer.echo(f"{count} parked right(s) of {company} queued again")
 
 
+@app.command()
+def reconcile(
+    company: Annotated[str, typer.Option(help="The company to reconcile with Passport")],
+) -> None:
+    """Compare Passport's enforcement lookup with what was acknowledged, and repair."""
+    import json  # noqa: PLC0415
+
+    from permitsync.services.auth import Actor  # noqa: PLC0415
+
+    container = _container(migrate=_settings().is_sqlite)
+    staff = Actor(key_name="cli", is_staff=True, company_id=None)
+    try:
+        result = container.integrations.reconcile(staff, company, container.reconciler())
+    except (ServiceError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        container.close()
+    typer.echo(json.dumps(result.as_dict(), default=str, indent=2))
+
+
 @api_key_app.command("create")
 def api_key_create(
     name: Annotated[str, typer.Option(help="A unique name for the key")],

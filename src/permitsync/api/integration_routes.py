@@ -135,6 +135,20 @@ def replay(
     return {"replayed": count}
 
 
+@router.post(BASE + "/reconcile")
+def reconcile(company_id: CompanyId, actor: ActorDep, c: ContainerDep) -> dict[str, Any]:
+    """Compare Passport's enforcement lookup with what was acknowledged, and repair now."""
+    return c.integrations.reconcile(actor, company_id, c.reconciler()).as_dict()
+
+
+@router.get(BASE + "/reconciliations")
+def reconciliations(
+    company_id: CompanyId, actor: ActorDep, c: ContainerDep
+) -> list[dict[str, Any]]:
+    """The latest reconciliations, newest first."""
+    return c.integrations.reconciliations(actor, company_id)
+
+
 @router.put("/locations/{location_id}/zone")
 def map_location(
     company_id: CompanyId,

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from permitsync.adapters.db import registry as repo
 from permitsync.adapters.db.schema import (
     integrations,
+    reconciliations,
     rights,
     sync_requests,
     zone_mappings,
@@ -32,6 +33,7 @@ from permitsync.services.auth import Actor
 from permitsync.services.errors import Conflict, Forbidden, NotFound
 from permitsync.sync import store
 from permitsync.sync.planner import PROVIDER, RightsPlanner
+from permitsync.sync.reconcile import Reconciler, ReconcileResult
 from permitsync.sync.request_log import RequestLog, for_integration
 
 AWAITING_ZONES = "awaiting_zones"
@@ -403,6 +405,26 @@ class Integrations:
             self._planner.notify(uow)
             uow.commit()
         return count
+
+    def reconcile(self, actor: Actor, company_id: str, reconciler: Reconciler) -> ReconcileResult:
+        """Compare Passport's enforcement lookup with what was acknowledged, and repair."""
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            integration = self._require(uow.conn, actor, company_id)
+        return reconciler.run(integration.id, trigger="manual")
+
+    def reconciliations(
+        self, actor: Actor, company_id: str, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """The latest reconciliation results, newest first."""
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            integration = self._require(uow.conn, actor, company_id)
+            rows = uow.conn.execute(
+                select(reconciliations)
+                .where(reconciliations.c.integration_id == integration.id)
+                .order_by(reconciliations.c.id.desc())
+                .limit(limit)
+            )
+            return [dict(r._mapping) for r in rows]
 
     def enforcement(self, permit_pk: int) -> list[dict[str, Any]]:
         """Each right of a permit with its sync state, for the permit view."""

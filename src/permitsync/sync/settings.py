@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from permitsync.domain.rights import DEFAULT_OPEN_ENDED_HORIZON
+from permitsync.sync.breaker import BreakerPolicy
 from permitsync.sync.policy import RetryPolicy
+from permitsync.sync.ratelimit import RateLimit
 
 
 @dataclass(frozen=True)
@@ -30,3 +32,8 @@ class SyncSettings:
     #: A-6: the currency of the all-zero permit fees.
     currency: str = "USD"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    #: A-13: requests per second per integration, shared by every worker.
+    rate: RateLimit = field(default_factory=RateLimit)
+    #: Reconciliation runs this often (one worker at a time across the fleet).
+    reconcile_interval: timedelta = timedelta(minutes=15)

@@ -13,6 +13,8 @@ from sqlalchemy import Connection, and_, bindparam, case, or_, select, update
 
 from permitsync.adapters.db.schema import integrations, rights
 from permitsync.domain.rights import Acked, Action, RightState, decide
+from permitsync.sync.breaker import BreakerPolicy, BreakerState, Gate
+from permitsync.sync.ratelimit import RateLimit
 
 LIVE = "live"
 
@@ -38,6 +40,66 @@ class Claimed:
     changed_at: datetime
 
 
+def open_gates(
+    conn: Connection, *, now: datetime, policy: BreakerPolicy
+) -> tuple[list[int], list[int]]:
+    """The live integrations this worker may send for: ``(sending, probing)``. An open
+    breaker whose cool-down has passed is moved to half-open by exactly one worker (a
+    compare-and-set on the row), which then sends the one probe."""
+    rows = conn.execute(
+        select(
+            integrations.c.id,
+            integrations.c.breaker,
+            integrations.c.breaker_changed_at,
+        ).where(
+            integrations.c.state == LIVE,
+            or_(integrations.c.not_before.is_(None), integrations.c.not_before <= now),
+        )
+    ).all()
+    sending: list[int] = []
+    probing: list[int] = []
+    for row in rows:
+        gate = policy.gate(BreakerState(row.breaker), row.breaker_changed_at, now)
+        if gate is Gate.SEND:
+            sending.append(row.id)
+        elif gate is Gate.PROBE:
+            won = conn.execute(
+                update(integrations)
+                .where(
+                    integrations.c.id == row.id,
+                    integrations.c.breaker == row.breaker,
+                    integrations.c.breaker_changed_at == row.breaker_changed_at,
+                )
+                .values(breaker=BreakerState.HALF_OPEN.value, breaker_changed_at=now)
+            )
+            if not won.rowcount:
+                continue
+            if _has_due(conn, row.id, now):
+                probing.append(row.id)
+            else:  # nothing to probe with: leave it as it was
+                conn.execute(
+                    update(integrations)
+                    .where(integrations.c.id == row.id)
+                    .values(breaker=row.breaker, breaker_changed_at=row.breaker_changed_at)
+                )
+    return sending, probing
+
+
+def _has_due(conn: Connection, integration_id: int, now: datetime) -> bool:
+    return (
+        conn.execute(
+            select(rights.c.id)
+            .where(
+                rights.c.integration_id == integration_id,
+                rights.c.due_at <= now,
+                or_(rights.c.lease_until.is_(None), rights.c.lease_until < now),
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
 def claim(
     conn: Connection,
     *,
@@ -50,6 +112,8 @@ def claim(
     """Lease up to ``limit`` due rights of live integrations that are not held by another
     worker (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's writer lock serialises
     claims). Rights with nothing to send are marked synced on the way."""
+    if integration_ids is not None and not integration_ids:
+        return []
     query = (
         select(
             rights,
@@ -229,3 +293,72 @@ def replay(conn: Connection, *, integration_id: int, now: datetime, permit_pk: i
         update(rights).where(condition).values(parked_version=None, due_at=now, attempts=0)
     )
     return int(result.rowcount or 0)
+
+
+def reserve_slot(
+    conn: Connection, *, integration_id: int, now: datetime, rate: RateLimit
+) -> datetime:
+    """Reserve one request of the integration's shared rate; returns when it may go."""
+    tat = conn.execute(
+        select(integrations.c.rate_tat).where(integrations.c.id == integration_id).with_for_update()
+    ).scalar_one()
+    go_at, new_tat = rate.reserve(tat, now)
+    conn.execute(
+        update(integrations).where(integrations.c.id == integration_id).values(rate_tat=new_tat)
+    )
+    return go_at
+
+
+def request_succeeded(conn: Connection, *, integration_id: int, now: datetime) -> None:
+    """Passport answered: the breaker closes and the failure count starts again."""
+    closed = BreakerState.CLOSED.value
+    conn.execute(
+        update(integrations)
+        .where(integrations.c.id == integration_id)
+        .values(
+            consecutive_failures=0,
+            breaker=closed,
+            breaker_changed_at=case(
+                (integrations.c.breaker != closed, now), else_=integrations.c.breaker_changed_at
+            ),
+            last_success_at=now,
+        )
+    )
+
+
+def request_failed(
+    conn: Connection,
+    *,
+    integration_id: int,
+    now: datetime,
+    policy: BreakerPolicy,
+    retry_after_s: float | None,
+    error: str,
+) -> BreakerState:
+    """A retryable failure: count it, maybe open the breaker, and remember ``Retry-After``
+    for every worker. Returns the breaker's new state."""
+    row = conn.execute(
+        select(
+            integrations.c.breaker,
+            integrations.c.consecutive_failures,
+            integrations.c.not_before,
+        )
+        .where(integrations.c.id == integration_id)
+        .with_for_update()
+    ).one()
+    failures = row.consecutive_failures + 1
+    state = BreakerState(row.breaker)
+    new_state = policy.after_failure(state, failures)
+    values: dict[str, Any] = {
+        "consecutive_failures": failures,
+        "last_error": error[:500],
+        "last_error_at": now,
+    }
+    if new_state is not state or state is BreakerState.HALF_OPEN:
+        values.update(breaker=new_state.value, breaker_changed_at=now)
+    if retry_after_s:
+        until = now + timedelta(seconds=min(retry_after_s, 3600))
+        if row.not_before is None or row.not_before < until:
+            values["not_before"] = until
+    conn.execute(update(integrations).where(integrations.c.id == integration_id).values(**values))
+    return new_state

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ from permitsync.domain.rights import Kind, batches
 from permitsync.sync import outcomes, store
 from permitsync.sync.metrics import SyncMetrics
 from permitsync.sync.planner import RightsPlanner
+from permitsync.sync.reconcile import Reconciler
 from permitsync.sync.request_log import RequestLog, for_integration
 from permitsync.sync.settings import SyncSettings
 from permitsync.sync.wakeup import Wakeup
@@ -69,9 +71,12 @@ class Worker:
         wakeup: Wakeup | None = None,
         request_log: RequestLog | None = None,
         metrics: SyncMetrics | None = None,
+        reconciler: Reconciler | None = None,
         owner: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.engine = engine
+        self.sleep = sleep
         self.sender = sender
         self.planner = planner
         self.clock = clock
@@ -79,6 +84,7 @@ class Worker:
         self.wakeup = wakeup or Wakeup()
         self.request_log = request_log
         self.metrics = metrics
+        self.reconciler = reconciler
         self.owner = owner or worker_id()
         self._pool = ThreadPoolExecutor(
             max_workers=self.settings.concurrency, thread_name_prefix="sync-send"
@@ -91,14 +97,26 @@ class Worker:
         """Claim what is due, send it, record the answers; returns how many rights were
         handled (0 when nothing was due)."""
         now = self.clock()
+        lease = timedelta(seconds=self.settings.lease_s)
         with UnitOfWork(self.engine) as uow:
+            sending, probing = store.open_gates(uow.conn, now=now, policy=self.settings.breaker)
             claimed = store.claim(
                 uow.conn,
                 owner=self.owner,
                 now=now,
-                lease=timedelta(seconds=self.settings.lease_s),
+                lease=lease,
                 limit=self.settings.claim_limit,
+                integration_ids=sending,
             )
+            for integration_id in probing:
+                claimed += store.claim(
+                    uow.conn,
+                    owner=self.owner,
+                    now=now,
+                    lease=lease,
+                    limit=1,
+                    integration_ids=[integration_id],
+                )
             uow.commit()
         if not claimed:
             return 0
@@ -126,26 +144,38 @@ class Worker:
                 sendable.append(right)
             except ValueError as exc:
                 invalid.append((right, str(exc)))
+        self._record_invalid(invalid)
+        if not items:
+            return
+        self._pace(integration_id)
         try:
             with for_integration(integration_id):
-                answers = self.sender.send_events(kind.value, items) if items else []
+                answers = self.sender.send_events(kind.value, items)
         except PassportUnavailable as exc:
-            self._record_failure(sendable, exc, exc.retry_after_s)
-            self._record_invalid(invalid)
+            self._record_failure(integration_id, sendable, exc, exc.retry_after_s)
             return
         except PassportRefused as exc:
             problem = _problem_dict(exc)
             refusals = [ItemOutcome(r.session_id, accepted=False, problem=None) for r in sendable]
-            self._record_answers(sendable, refusals, problem)
-            self._record_invalid(invalid)
+            self._record_answers(integration_id, sendable, refusals, problem)
             return
         except Exception as exc:  # a bug must delay rights, never drop them
             log.exception("send failed unexpectedly", integration_id=integration_id)
-            self._record_failure(sendable, exc, None)
-            self._record_invalid(invalid)
+            self._record_failure(integration_id, sendable, exc, None)
             return
-        self._record_answers(sendable, answers, None)
-        self._record_invalid(invalid)
+        self._record_answers(integration_id, sendable, answers, None)
+
+    def _pace(self, integration_id: int) -> None:
+        """Wait for this request's slot of the integration's shared rate (A-13)."""
+        now = self.clock()
+        with UnitOfWork(self.engine) as uow:
+            go_at = store.reserve_slot(
+                uow.conn, integration_id=integration_id, now=now, rate=self.settings.rate
+            )
+            uow.commit()
+        wait = (go_at - now).total_seconds()
+        if wait > 0:
+            self.sleep(wait)
 
     def _event(self, right: store.Claimed, now: datetime) -> SessionEvent:
         state = right.state
@@ -167,6 +197,7 @@ class Worker:
 
     def _record_answers(
         self,
+        integration_id: int,
         sent: Sequence[store.Claimed],
         answers: Sequence[ItemOutcome],
         whole_problem: dict[str, Any] | None,
@@ -201,6 +232,7 @@ class Worker:
                 if self.metrics and verdict != "ack":
                     self.metrics.sent(verdict)
             store.acknowledge(uow.conn, owner=self.owner, now=now, done=done)
+            store.request_succeeded(uow.conn, integration_id=integration_id, now=now)
             uow.commit()
         if self.metrics:
             for right, _ in done:
@@ -208,10 +240,12 @@ class Worker:
                 self.metrics.latency((now - right.changed_at).total_seconds())
 
     def _record_failure(
-        self, sent: Sequence[store.Claimed], exc: Exception, retry_after_s: float | None
+        self,
+        integration_id: int,
+        sent: Sequence[store.Claimed],
+        exc: Exception,
+        retry_after_s: float | None,
     ) -> None:
-        if not sent:
-            return
         now = self.clock()
         policy = self.settings.retry
         delays = [
@@ -224,7 +258,19 @@ class Worker:
         ]
         with UnitOfWork(self.engine) as uow:
             store.postpone(uow.conn, owner=self.owner, delays=delays, outcome=f"retrying: {exc}")
+            breaker = store.request_failed(
+                uow.conn,
+                integration_id=integration_id,
+                now=now,
+                policy=self.settings.breaker,
+                retry_after_s=retry_after_s,
+                error=str(exc),
+            )
             uow.commit()
+        if breaker != "closed":
+            log.warning(
+                "circuit breaker not closed", integration_id=integration_id, breaker=breaker
+            )
         if self.metrics:
             for _ in sent:
                 self.metrics.sent("retry")
@@ -260,6 +306,10 @@ class Worker:
             uow.commit()
         if self.request_log is not None:
             self.request_log.prune(keep_days=self.settings.request_log_days)
+        if self.reconciler is not None:
+            self.reconciler.run_scheduled(
+                owner=self.owner, interval=self.settings.reconcile_interval
+            )
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; database outages are waited out, never fatal."""

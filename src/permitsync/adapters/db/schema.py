@@ -148,6 +148,7 @@ integrations = Table(
     Column("breaker_changed_at", UTCDateTime(), nullable=False),
     Column("consecutive_failures", Integer, nullable=False),
     Column("not_before", UTCDateTime(), nullable=True),
+    Column("rate_tat", UTCDateTime(), nullable=True),
     Column("last_success_at", UTCDateTime(), nullable=True),
     Column("last_error", String(500), nullable=True),
     Column("last_error_at", UTCDateTime(), nullable=True),
@@ -252,4 +253,22 @@ job_leases = Table(
     Column("owner", String(64), nullable=True),
     Column("lease_until", UTCDateTime(), nullable=True),
     Column("last_run_at", UTCDateTime(), nullable=True),
+)
+
+#: Each reconciliation: what was compared and what was repaired.
+reconciliations = Table(
+    "reconciliations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("integration_id", Integer, ForeignKey("integrations.id"), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("trigger", String(16), nullable=False),
+    Column("checked", Integer, nullable=False),
+    Column("missing", Integer, nullable=False),
+    Column("unexpected", Integer, nullable=False),
+    Column("different", Integer, nullable=False),
+    Column("repaired", Integer, nullable=False),
+    Column("error", String(500), nullable=True),
+    Index("ix_reconciliations_integration", "integration_id", "started_at"),
 )

@@ -1,8 +1,8 @@
-"""sync engine: integrations, zones, mappings, rights outbox, request log
+"""sync engine: integrations, zones, mappings, rights outbox, request log, reconciliations
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-27 00:47:51.523853
+Create Date: 2026-11-27 00:53:26.008226
 """
 
 from collections.abc import Sequence
@@ -84,6 +84,9 @@ def upgrade() -> None:
             "not_before", permitsync.adapters.db.types.UTCDateTime(timezone=True), nullable=True
         ),
         sa.Column(
+            "rate_tat", permitsync.adapters.db.types.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
             "last_success_at",
             permitsync.adapters.db.types.UTCDateTime(timezone=True),
             nullable=True,
@@ -104,6 +107,35 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_integrations")),
         sa.UniqueConstraint("company_id", "provider", name="uq_integrations_company_provider"),
     )
+    op.create_table(
+        "reconciliations",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("integration_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "started_at", permitsync.adapters.db.types.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "finished_at", permitsync.adapters.db.types.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("trigger", sa.String(length=16), nullable=False),
+        sa.Column("checked", sa.Integer(), nullable=False),
+        sa.Column("missing", sa.Integer(), nullable=False),
+        sa.Column("unexpected", sa.Integer(), nullable=False),
+        sa.Column("different", sa.Integer(), nullable=False),
+        sa.Column("repaired", sa.Integer(), nullable=False),
+        sa.Column("error", sa.String(length=500), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["integration_id"],
+            ["integrations.id"],
+            name=op.f("fk_reconciliations_integration_id_integrations"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_reconciliations")),
+    )
+    with op.batch_alter_table("reconciliations", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_reconciliations_integration", ["integration_id", "started_at"], unique=False
+        )
+
     op.create_table(
         "rights",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -228,6 +260,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_rights_due")
 
     op.drop_table("rights")
+    with op.batch_alter_table("reconciliations", schema=None) as batch_op:
+        batch_op.drop_index("ix_reconciliations_integration")
+
+    op.drop_table("reconciliations")
     op.drop_table("integrations")
     with op.batch_alter_table("sync_requests", schema=None) as batch_op:
         batch_op.drop_index("ix_sync_requests_integration_at")

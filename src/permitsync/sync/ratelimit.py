@@ -1,0 +1,32 @@
+"""A request rate per integration shared by every worker (A-13): the generic cell rate
+algorithm over one timestamp kept in the ``integrations`` row.
+
+Each request reserves a slot by moving the theoretical arrival time (TAT) on by one interval;
+up to ``burst`` requests may go at once, later ones wait for their slot. Because the TAT lives
+in the database and is moved under the row's lock, N workers together keep the one rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """``per_second`` requests a second on average, ``burst`` at once."""
+
+    per_second: float = 20.0
+    burst: int = 5
+
+    @property
+    def interval(self) -> timedelta:
+        return timedelta(seconds=1 / self.per_second)
+
+    def reserve(self, tat: datetime | None, now: datetime) -> tuple[datetime, datetime]:
+        """Reserve one request: ``(go_at, new_tat)``; the caller waits until ``go_at``."""
+        interval = self.interval
+        tat = tat if tat is not None and tat > now else now
+        tolerance = interval * (self.burst - 1)
+        go_at = max(now, tat - tolerance)
+        return go_at, tat + interval

@@ -1,0 +1,256 @@
+"""Reconciliation: read what Passport's enforcement lookup holds for an operator and repair
+the difference with what we believe it acknowledged.
+
+- missing: a right we believe valid now that Passport lacks → sent again (``started``);
+- different: Passport holds our session with another end, zone, plate or start → resent;
+- unexpected: Passport holds a session of ours (a ``session_id`` we issued) that should not be
+  valid now → stopped.
+Sessions of other senders are left alone, and rights still pending are skipped (they are on
+their way). Repairs are made by marking rights due, so the workers send them as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy import Engine, insert, select, update
+
+from permitsync.adapters.db.schema import integrations, job_leases, reconciliations, rights
+from permitsync.adapters.db.uow import UnitOfWork
+from permitsync.adapters.passport.errors import PassportError
+from permitsync.adapters.passport.remote import RemoteRight
+from permitsync.adapters.passport.wire import format_time
+from permitsync.domain.rights import Acked
+from permitsync.sync.request_log import RequestLog, for_integration
+
+log = structlog.get_logger(__name__)
+JOB_NAME = "reconcile"
+#: How long one reconciliation run may hold the fleet-wide job lease.
+JOB_LEASE = timedelta(minutes=10)
+
+
+class RightsLookup(Protocol):
+    """The port to Passport's enforcement lookup."""
+
+    def lookup_rights(self, operator_id: str) -> list[RemoteRight]:
+        """Every right valid now for the operator (all pages)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    """What one reconciliation compared and repaired."""
+
+    id: int
+    integration_id: int
+    trigger: str
+    started_at: datetime
+    finished_at: datetime | None
+    checked: int
+    missing: int
+    unexpected: int
+    different: int
+    repaired: int
+    error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able."""
+        return asdict(self)
+
+
+class Reconciler:
+    """Compares Passport with our acknowledged rights and marks the repairs."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        lookup: RightsLookup,
+        clock: Callable[[], datetime],
+        notify: Callable[[UnitOfWork], None],
+        request_log: RequestLog | None = None,
+    ) -> None:
+        self._engine = engine
+        self._lookup = lookup
+        self._clock = clock
+        self._notify = notify
+        self._log = request_log
+
+    def run(self, integration_id: int, *, trigger: str) -> ReconcileResult:
+        """Reconcile one integration now; the result is recorded and returned."""
+        started = self._clock()
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            operator_id = uow.conn.execute(
+                select(integrations.c.operator_id).where(integrations.c.id == integration_id)
+            ).scalar_one()
+        try:
+            with for_integration(integration_id):
+                remote = self._lookup.lookup_rights(operator_id)
+        except PassportError as exc:
+            return self._record(integration_id, trigger, started, {}, error=str(exc))
+        finally:
+            if self._log is not None:
+                self._log.flush()
+        now = self._clock()
+        with UnitOfWork(self._engine) as uow:
+            counts = _repair(uow, integration_id, remote, now)
+            if counts["repaired"]:
+                self._notify(uow)
+            uow.commit()
+        log.info("reconciled", integration_id=integration_id, trigger=trigger, **counts)
+        return self._record(integration_id, trigger, started, counts, error=None)
+
+    def _record(
+        self,
+        integration_id: int,
+        trigger: str,
+        started: datetime,
+        counts: dict[str, int],
+        *,
+        error: str | None,
+    ) -> ReconcileResult:
+        values: dict[str, Any] = {
+            "integration_id": integration_id,
+            "trigger": trigger,
+            "started_at": started,
+            "finished_at": self._clock(),
+            "checked": counts.get("checked", 0),
+            "missing": counts.get("missing", 0),
+            "unexpected": counts.get("unexpected", 0),
+            "different": counts.get("different", 0),
+            "repaired": counts.get("repaired", 0),
+            "error": error[:500] if error else None,
+        }
+        with UnitOfWork(self._engine) as uow:
+            new_id = uow.conn.execute(
+                insert(reconciliations).values(**values).returning(reconciliations.c.id)
+            ).scalar_one()
+            uow.commit()
+        return ReconcileResult(id=int(new_id), **values)
+
+    def run_scheduled(self, *, owner: str, interval: timedelta) -> list[ReconcileResult]:
+        """Reconcile every live integration if the fleet-wide job is due and this worker wins
+        its lease; otherwise do nothing."""
+        now = self._clock()
+        with UnitOfWork(self._engine) as uow:
+            if (
+                uow.conn.execute(
+                    select(job_leases.c.name).where(job_leases.c.name == JOB_NAME)
+                ).first()
+                is None
+            ):
+                uow.conn.execute(insert(job_leases).values(name=JOB_NAME))
+            won = uow.conn.execute(
+                update(job_leases)
+                .where(
+                    job_leases.c.name == JOB_NAME,
+                    (job_leases.c.lease_until.is_(None)) | (job_leases.c.lease_until < now),
+                    (job_leases.c.last_run_at.is_(None))
+                    | (job_leases.c.last_run_at <= now - interval),
+                )
+                .values(owner=owner, lease_until=now + JOB_LEASE)
+            ).rowcount
+            ids = (
+                uow.conn.execute(select(integrations.c.id).where(integrations.c.state == "live"))
+                .scalars()
+                .all()
+            )
+            uow.commit()
+        if not won:
+            return []
+        results = []
+        try:
+            results = [self.run(integration_id, trigger="schedule") for integration_id in ids]
+        finally:
+            with UnitOfWork(self._engine) as uow:
+                uow.conn.execute(
+                    update(job_leases)
+                    .where(job_leases.c.name == JOB_NAME, job_leases.c.owner == owner)
+                    .values(lease_until=None, last_run_at=self._clock())
+                )
+                uow.commit()
+        return results
+
+
+def _ms(moment: datetime | None) -> str | None:
+    return format_time(moment) if moment is not None else None
+
+
+def _repair(
+    uow: UnitOfWork, integration_id: int, remote: Sequence[RemoteRight], now: datetime
+) -> dict[str, int]:
+    conn = uow.conn
+    by_ref = {r.reference_id: r for r in remote if r.reference_id}
+    rows = conn.execute(
+        select(rights).where(
+            rights.c.integration_id == integration_id,
+            (rights.c.session_id.in_(list(by_ref)))
+            | (
+                (rights.c.acked == Acked.OPEN.value)
+                & (rights.c.start_time <= now)
+                & (rights.c.acked_end > now)
+            ),
+        )
+    ).all()
+    counts = {"checked": 0, "missing": 0, "unexpected": 0, "different": 0, "repaired": 0}
+    for row in rows:
+        settled = row.acked_version >= row.desired_version and (
+            row.lease_until is None or row.lease_until < now
+        )
+        if not settled:
+            continue  # on its way to Passport already
+        counts["checked"] += 1
+        held = by_ref.get(row.session_id)
+        believed_valid = (
+            row.desired_present
+            and row.acked == Acked.OPEN.value
+            and row.start_time <= now < row.acked_end
+        )
+        values: dict[str, Any] | None = None
+        if believed_valid and held is None:
+            counts["missing"] += 1
+            values = {"acked": Acked.NONE.value, "acked_end": None}
+        elif held is not None and not row.desired_present:
+            counts["unexpected"] += 1
+            values = {"acked": Acked.OPEN.value, "acked_end": held.end}
+        elif held is not None and _differs(row, held):
+            counts["different"] += 1
+            same_session = (held.zone_id, held.plate, _ms(held.start)) == (
+                row.zone_id,
+                row.plate,
+                _ms(row.start_time),
+            )
+            values = (
+                {"acked": Acked.OPEN.value, "acked_end": held.end}
+                if same_session
+                else {"acked": Acked.NONE.value, "acked_end": None}
+            )
+        if values is None:
+            continue
+        conn.execute(
+            update(rights)
+            .where(rights.c.id == row.id)
+            .values(
+                acked_version=0,
+                unconfirmed_start_end=None,
+                due_at=now,
+                attempts=0,
+                last_outcome="reconciliation: resending",
+                **values,
+            )
+        )
+        counts["repaired"] += 1
+    return counts
+
+
+def _differs(row: Any, held: RemoteRight) -> bool:  # noqa: ANN401 - a SQLAlchemy Row
+    return (held.zone_id, held.plate, _ms(held.start), _ms(held.end)) != (
+        row.zone_id,
+        row.plate,
+        _ms(row.start_time),
+        _ms(row.acked_end),
+    )

@@ -1,0 +1,55 @@
+"""The breaker's and the shared rate's decisions, without waiting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from permitsync.sync.breaker import BreakerPolicy, BreakerState, Gate
+from permitsync.sync.ratelimit import RateLimit
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+POLICY = BreakerPolicy(failure_threshold=3, cooldown=timedelta(seconds=30))
+
+
+@pytest.mark.parametrize(
+    ("state", "age_s", "gate"),
+    [
+        (BreakerState.CLOSED, 0, Gate.SEND),
+        (BreakerState.OPEN, 10, Gate.WAIT),
+        (BreakerState.OPEN, 30, Gate.PROBE),
+        (BreakerState.HALF_OPEN, 10, Gate.WAIT),  # a probe is out
+        (BreakerState.HALF_OPEN, 61, Gate.PROBE),  # its worker died: probe again
+    ],
+)
+def test_gate(state: BreakerState, age_s: int, gate: Gate) -> None:
+    assert POLICY.gate(state, NOW - timedelta(seconds=age_s), NOW) is gate
+
+
+def test_breaker_opens_at_the_threshold_and_closes_on_success() -> None:
+    assert POLICY.after_failure(BreakerState.CLOSED, 2) is BreakerState.CLOSED
+    assert POLICY.after_failure(BreakerState.CLOSED, 3) is BreakerState.OPEN
+    assert POLICY.after_failure(BreakerState.HALF_OPEN, 1) is BreakerState.OPEN
+    assert POLICY.after_success(BreakerState.HALF_OPEN) is BreakerState.CLOSED
+
+
+def test_rate_allows_a_burst_then_spaces_requests() -> None:
+    rate = RateLimit(per_second=10, burst=3)
+    tat = None
+    go_times = []
+    for _ in range(6):
+        go_at, tat = rate.reserve(tat, NOW)
+        go_times.append((go_at - NOW).total_seconds())
+    assert go_times == pytest.approx([0, 0, 0, 0.1, 0.2, 0.3])
+
+
+def test_rate_recovers_after_idle_time() -> None:
+    rate = RateLimit(per_second=10, burst=1)
+    go_at, tat = rate.reserve(None, NOW)
+    assert go_at == NOW
+    go_at, tat = rate.reserve(tat, NOW)
+    assert go_at == NOW + timedelta(seconds=0.1)
+    later = NOW + timedelta(seconds=5)
+    go_at, _ = rate.reserve(tat, later)
+    assert go_at == later
