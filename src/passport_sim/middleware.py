@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,41 +49,60 @@ class FaultAndRecordMiddleware:
         decision = self.sim.faults.decide(path) if recorded else NO_FAULT
         began = time.perf_counter()
         status = [0]
+        outcome: dict[str, str | None] = {"fault": None}
+        logged = [not recorded]
+
+        def log() -> None:
+            # Logged before the last byte goes out, so a client that got its answer sees it.
+            if logged[0]:
+                return
+            logged[0] = True
+            self.sim.record_request(
+                {
+                    "time": format_utc(utc_now()),
+                    "method": scope["method"],
+                    "path": path,
+                    "status": status[0],
+                    "items": scope.get(ITEMS_KEY),
+                    "latency_ms": round((time.perf_counter() - began) * 1000, 3),
+                    "fault": outcome["fault"],
+                }
+            )
 
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                log()
             await send(message)
 
-        fault = await self._serve(decision, scope, receive, send, recording_send)
-        if recorded:
-            entry: dict[str, Any] = {
-                "time": format_utc(utc_now()),
-                "method": scope["method"],
-                "path": path,
-                "status": status[0],
-                "items": scope.get(ITEMS_KEY),
-                "latency_ms": round((time.perf_counter() - began) * 1000, 3),
-                "fault": fault,
-            }
-            self.sim.record_request(entry)
+        await self._serve(decision, scope, receive, send, recording_send, outcome, log)
+        log()
 
     async def _serve(
-        self, decision: Decision, scope: Scope, receive: Receive, send: Send, recording_send: Send
-    ) -> str | None:
+        self,
+        decision: Decision,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        recording_send: Send,
+        outcome: dict[str, str | None],
+        log: Callable[[], None],
+    ) -> None:
         if decision.delay_s:
             await asyncio.sleep(decision.delay_s)
         if decision.status is not None:
             await _drain(receive)
+            outcome["fault"] = decision.reason
             kind = _ERROR_KINDS.get(decision.status, problems.SERVER_ERROR)
             response = problem_response(
                 decision.status, kind, f"simulated fault: {decision.reason}", decision.headers
             )
             await response(scope, receive, recording_send)
-            return decision.reason
+            return
         if not decision.drop_after_apply and not decision.slow_s:
             await self.app(scope, receive, recording_send)
-            return None
+            return
         held: list[Message] = []
 
         async def hold(message: Message) -> None:
@@ -91,12 +110,14 @@ class FaultAndRecordMiddleware:
 
         await self.app(scope, receive, hold)
         if decision.drop_after_apply:
+            outcome["fault"] = "drop_after_apply"
+            log()
             await _drop_connection(send, receive)
-            return "drop_after_apply"
+            return
+        outcome["fault"] = "slow_response"
         await asyncio.sleep(decision.slow_s)
         for message in held:
             await recording_send(message)
-        return "slow_response"
 
 
 async def _drain(receive: Receive) -> None:

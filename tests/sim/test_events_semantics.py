@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from passport_sim.seed import DEMO_OPERATOR_ID
+from passport_sim.timeutil import parse_rfc3339
 
 from .conftest import ZONE_A, make_item
 
@@ -16,7 +17,7 @@ def session(server, session_id="permit-1:TEST123:LotB"):
 
 def test_started_creates_a_valid_right(api, server):
     assert api.push("started", make_item()).status_code == 202
-    rights = server.valid_rights(DEMO_OPERATOR_ID, at=_dt(AT))
+    rights = server.valid_rights(DEMO_OPERATOR_ID, at=parse_rfc3339(AT))
     assert [r["reference_id"] for r in rights] == ["permit-1:TEST123:LotB"]
 
 
@@ -32,8 +33,11 @@ def test_repeated_started_with_same_content_is_idempotent(api, server):
 
 def test_repeated_started_with_other_content_replaces_fields_and_is_flagged(api, server):
     api.push("started", make_item())
-    changed = make_item(passport_zone_id=ZONE_A.id, end_time="2027-01-01T00:00:00.000Z",
-                        vehicle={"vehicle_plate": "NEW1", "vehicle_state": "SC"})
+    changed = make_item(
+        passport_zone_id=ZONE_A.id,
+        end_time="2027-01-01T00:00:00.000Z",
+        vehicle={"vehicle_plate": "NEW1", "vehicle_state": "SC"},
+    )
     assert api.push("started", changed).status_code == 202
     (right,) = api.rights(at=AT).json()["data"]
     assert right["zone_id"] == ZONE_A.id
@@ -53,8 +57,14 @@ def test_same_session_id_twice_in_one_request_is_applied_in_order(api, server):
 
 def test_extended_sets_a_later_end_time(api):
     api.push("started", make_item())
-    assert api.push("extended", make_item("extended", end_time="2027-06-01T00:00:00.000Z")).status_code == 202
-    assert api.rights(at="2027-05-01T00:00:00Z").json()["data"][0]["end_time"] == "2027-06-01T00:00:00.000Z"
+    assert (
+        api.push("extended", make_item("extended", end_time="2027-06-01T00:00:00.000Z")).status_code
+        == 202
+    )
+    assert (
+        api.rights(at="2027-05-01T00:00:00Z").json()["data"][0]["end_time"]
+        == "2027-06-01T00:00:00.000Z"
+    )
 
 
 def test_extended_sets_an_earlier_end_time(api):
@@ -74,14 +84,19 @@ def test_extended_unknown_session_is_session_not_found(api, server):
 def test_extended_stopped_session_is_session_stopped(api, server):
     api.push("started", make_item())
     api.push("stopped", make_item("stopped", end_time="2026-11-28T00:00:00.000Z"))
-    result = api.push("extended", make_item("extended", end_time="2027-01-01T00:00:00.000Z")).json()["data"][0]
+    result = api.push(
+        "extended", make_item("extended", end_time="2027-01-01T00:00:00.000Z")
+    ).json()["data"][0]
     assert result["error"]["type"] == "io.passportlabs:error:session_stopped"
     assert session(server)["end_time"] == "2026-11-28T00:00:00.000Z"
 
 
 def test_stopped_ends_the_session_at_its_end_time(api):
     api.push("started", make_item())
-    assert api.push("stopped", make_item("stopped", end_time="2026-11-28T12:00:00.000Z")).status_code == 202
+    assert (
+        api.push("stopped", make_item("stopped", end_time="2026-11-28T12:00:00.000Z")).status_code
+        == 202
+    )
     assert len(api.rights(at="2026-11-28T11:59:59.999Z").json()["data"]) == 1
     assert api.rights(at="2026-11-28T12:00:00Z").json()["data"] == []
 
@@ -95,7 +110,9 @@ def test_stopping_a_stopped_session_is_accepted_and_changes_nothing(api, server)
     assert record["stopped"] is True
     assert record["end_time"] == "2026-11-28T12:00:00.000Z"
     assert [e["type"] for e in record["events"]] == [
-        "parking_session_started", "parking_session_stopped", "parking_session_stopped",
+        "parking_session_started",
+        "parking_session_stopped",
+        "parking_session_stopped",
     ]
 
 
@@ -126,9 +143,3 @@ def test_started_after_stop_replaces_the_session_and_reopens_it(api, server):
     api.push("started", make_item())
     assert len(api.rights(at=AT).json()["data"]) == 1
     assert session(server)["stopped"] is False
-
-
-def _dt(text):
-    from passport_sim.timeutil import parse_rfc3339
-
-    return parse_rfc3339(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from passport_sim.seed import OTHER_ZONES
+from passport_sim.seed import OTHER_OPERATOR_ID, OTHER_ZONES
 
 from .conftest import FEES, envelope, make_item
 
@@ -40,10 +40,19 @@ BAD_STARTED = [
     ("vehicle.vehicle_state", {"vehicle": {"vehicle_plate": "TEST123", "vehicle_state": "nc"}}),
     ("vehicle.vehicle_state", {"vehicle": {"vehicle_plate": "TEST123", "vehicle_state": "N"}}),
     ("vehicle.vehicle_state", {"vehicle": {"vehicle_plate": "TEST123", "vehicle_state": "USA-NC"}}),
-    ("vehicle.vehicle_country", {"vehicle": {"vehicle_plate": "A1", "vehicle_state": "NC", "vehicle_country": "USA"}}),
-    ("vehicle.colour", {"vehicle": {"vehicle_plate": "A1", "vehicle_state": "NC", "colour": "red"}}),
+    (
+        "vehicle.vehicle_country",
+        {"vehicle": {"vehicle_plate": "A1", "vehicle_state": "NC", "vehicle_country": "USA"}},
+    ),
+    (
+        "vehicle.colour",
+        {"vehicle": {"vehicle_plate": "A1", "vehicle_state": "NC", "colour": "red"}},
+    ),
     ("event_fees", {"event_fees": None}),
-    ("event_fees.parking_fee", {"event_fees": {**FEES, "parking_fee": 0}}),  # a number, not a string
+    (
+        "event_fees.parking_fee",
+        {"event_fees": {**FEES, "parking_fee": 0}},
+    ),  # a number, not a string
     ("event_fees.parking_fee", {"event_fees": {**FEES, "parking_fee": "1,00"}}),
     ("event_fees.tax", {"event_fees": {**FEES, "tax": "-1.00"}}),
     ("event_fees.tax", {"event_fees": {k: v for k, v in FEES.items() if k != "tax"}}),
@@ -78,8 +87,12 @@ GOOD_STARTED = [
     {"vehicle": {"vehicle_plate": "ABC1234", "vehicle_state": "US-NC", "vehicle_country": "US"}},
     {"vehicle": {"vehicle_plate": "ABC1234", "vehicle_state": "ON", "vehicle_country": None}},
     {"event_fees": {**FEES, "parking_fee": "12.5"}},
-    {"account_id": "acct-1", "space_number": "17", "location_details": {"lot": "B"},
-     "payment": {"method": "permit"}},
+    {
+        "account_id": "acct-1",
+        "space_number": "17",
+        "location_details": {"lot": "B"},
+        "payment": {"method": "permit"},
+    },
     {"rate_name": None},
     {"session_id": "A-z_0.9:" + "x" * 56},  # 64 characters of every allowed kind
 ]
@@ -121,13 +134,13 @@ def test_zone_of_another_operator_is_zone_not_found(api, server):
     result = response.json()["data"][0]
     assert result["error"]["type"] == "io.passportlabs:error:zone_not_found"
     unknown_number = api.push("started", make_item(passport_zone_id=None, external_zone_id="lotb"))
-    assert unknown_number.json()["data"][0]["error"]["type"] == "io.passportlabs:error:zone_not_found"
+    assert (
+        unknown_number.json()["data"][0]["error"]["type"] == "io.passportlabs:error:zone_not_found"
+    )
     assert server.sessions() == []
 
 
 def test_item_for_unauthorised_or_unknown_operator_is_rejected(api):
-    from passport_sim.seed import OTHER_OPERATOR_ID
-
     other = make_item(operator_id=OTHER_OPERATOR_ID, passport_zone_id=OTHER_ZONES[0].id)
     unknown = make_item(session_id="u", operator_id="00000000-0000-4000-8000-000000000000")
     results = api.push("started", other, unknown).json()["data"]
@@ -138,11 +151,17 @@ def test_item_for_unauthorised_or_unknown_operator_is_rejected(api):
 
 
 def test_mixed_batch_is_207_with_a_result_per_item_in_order(api, server):
-    good1, bad, good2 = make_item(session_id="g1"), make_item(session_id="b", vehicle=None), make_item(session_id="g2")
+    good1, bad, good2 = (
+        make_item(session_id="g1"),
+        make_item(session_id="b", vehicle=None),
+        make_item(session_id="g2"),
+    )
     response = api.push("started", good1, bad, good2)
     assert response.status_code == 207
     assert [(r["session_id"], r["status"]) for r in response.json()["data"]] == [
-        ("g1", "accepted"), ("b", "rejected"), ("g2", "accepted"),
+        ("g1", "accepted"),
+        ("b", "rejected"),
+        ("g2", "accepted"),
     ]
     assert "error" not in response.json()["data"][0]
     assert {s["session_id"] for s in server.sessions()} == {"g1", "g2"}

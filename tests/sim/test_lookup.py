@@ -49,9 +49,15 @@ def test_valid_from_start_inclusive_to_end_exclusive(api, at, valid):
 
 
 def test_at_defaults_to_now(api):
-    api.push("started", make_item(start_time="2020-01-01T00:00:00Z", end_time="2099-01-01T00:00:00Z"))
-    api.push("started", make_item(session_id="future", start_time="2098-01-01T00:00:00Z",
-                                  end_time="2099-01-01T00:00:00Z"))
+    api.push(
+        "started", make_item(start_time="2020-01-01T00:00:00Z", end_time="2099-01-01T00:00:00Z")
+    )
+    api.push(
+        "started",
+        make_item(
+            session_id="future", start_time="2098-01-01T00:00:00Z", end_time="2099-01-01T00:00:00Z"
+        ),
+    )
     assert [r["reference_id"] for r in api.rights().json()["data"]] == ["permit-1:TEST123:LotB"]
 
 
@@ -74,11 +80,17 @@ def test_at_defaults_to_now(api):
 def test_filters(api, params, expected):
     api.push(
         "started",
-        make_item(session_id="a", passport_zone_id=ZONE_A.id,
-                  vehicle={"vehicle_plate": "AAA111", "vehicle_state": "NC"}),
+        make_item(
+            session_id="a",
+            passport_zone_id=ZONE_A.id,
+            vehicle={"vehicle_plate": "AAA111", "vehicle_state": "NC"},
+        ),
         make_item(session_id="b", vehicle={"vehicle_plate": "AAA111", "vehicle_state": "SC"}),
-        make_item(session_id="c", space_number="5",
-                  vehicle={"vehicle_plate": "BBB222", "vehicle_state": "US-NC"}),
+        make_item(
+            session_id="c",
+            space_number="5",
+            vehicle={"vehicle_plate": "BBB222", "vehicle_state": "US-NC"},
+        ),
     )
     body = api.rights(at="2026-11-28T00:00:00Z", **params).json()
     assert {r["reference_id"] for r in body["data"]} == expected
@@ -140,5 +152,7 @@ def test_unknown_operator_is_404_and_unauthorised_is_403(api):
 
 
 def test_sim_server_valid_rights_matches_the_lookup(api, server):
-    api.push("started", make_item(start_time="2020-01-01T00:00:00Z", end_time="2099-01-01T00:00:00Z"))
+    api.push(
+        "started", make_item(start_time="2020-01-01T00:00:00Z", end_time="2099-01-01T00:00:00Z")
+    )
     assert server.valid_rights(DEMO_OPERATOR_ID) == api.rights().json()["data"]

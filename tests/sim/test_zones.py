@@ -21,12 +21,18 @@ BIG_OPERATOR = "11111111-2222-4333-8444-555555555555"
 
 def big_seed() -> Seed:
     zones = [
-        {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"zone{n}")), "number": f"Z{n}", "name": f"Zone {n}"}
+        {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"zone{n}")),
+            "number": f"Z{n}",
+            "name": f"Zone {n}",
+        }
         for n in range(250)
     ]
     return Seed.from_dict(
         {
-            "clients": [{"client_id": "c", "client_secret": "s", "authorized_operators": [BIG_OPERATOR]}],
+            "clients": [
+                {"client_id": "c", "client_secret": "s", "authorized_operators": [BIG_OPERATOR]}
+            ],
             "operators": [{"id": BIG_OPERATOR, "name": "Big", "zones": zones}],
         }
     )
@@ -36,7 +42,9 @@ def big_seed() -> Seed:
 def big() -> Iterator[httpx.Client]:
     with SimServer(seed=big_seed()) as server:
         token = server.access_token("c", "s")
-        with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}) as client:
+        with httpx.Client(
+            base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}
+        ) as client:
             yield client
 
 
@@ -46,7 +54,10 @@ def test_lists_the_operators_zones(api):
     body = response.json()
     assert body["next_cursor"] is None
     assert [(z["number"], z["name"]) for z in body["data"]] == [
-        ("LotA", "Lot A"), ("LotB", "Lot B"), ("Z123", "Zone 123"), ("GN1", "Garage North"),
+        ("LotA", "Lot A"),
+        ("LotB", "Lot B"),
+        ("Z123", "Zone 123"),
+        ("GN1", "Garage North"),
     ]
     assert {z["id"] for z in body["data"]} == {z.id for z in DEMO_ZONES}
     assert {z["operator_id"] for z in body["data"]} == {DEMO_OPERATOR_ID}
