@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(
         seed=seed, admin=args.admin, token_lifetime_s=args.token_lifetime, state_file=args.state
     )
-    app.sim.faults.set(spec)
     # The flags' faults are the base the simulator returns to when /_sim/faults is cleared.
+    app.sim.faults.base = spec
+    app.sim.faults.clear()
     runner = ServerRunner(app, host=args.host, port=args.port, log_level=args.log_level)
     stop = threading.Event()
 

@@ -187,6 +187,8 @@ class FaultController:
         self._base_lifetime = base_token_lifetime_s
         self._lock = threading.Lock()
         self.spec = FaultSpec()
+        #: What :meth:`clear` returns to (the CLI's fault flags; nothing by default).
+        self.base = FaultSpec()
         self._rng = random.Random()
         self._burst_left = 0
         self._drops_left = 0
@@ -208,8 +210,8 @@ class FaultController:
             self.refuse_connections(spec.outage.seconds)
 
     def clear(self) -> None:
-        """Remove every fault and restore the base token lifetime."""
-        self.set(FaultSpec())
+        """Return to the base faults (none unless the CLI set some) and the base token lifetime."""
+        self.set(self.base)
 
     def status(self) -> dict[str, Any]:
         """Return the spec and what is left of its bursts and windows."""

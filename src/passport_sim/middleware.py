@@ -21,6 +21,8 @@ from passport_sim.timeutil import format_utc, utc_now
 #: Scope key where a route writes how many event items a request carried.
 ITEMS_KEY = "passport_sim.items"
 _UNRECORDED = ("/_sim", "/officer")
+#: The public client names itself in this header on every call (contract: Hosts and versions).
+_TRACE_HEADER = b"passport-labs-client-trace-id"
 _ERROR_KINDS = {
     429: problems.RATE_LIMITED,
     503: problems.SERVICE_UNAVAILABLE,
@@ -66,6 +68,7 @@ class FaultAndRecordMiddleware:
                     "items": scope.get(ITEMS_KEY),
                     "latency_ms": round((time.perf_counter() - began) * 1000, 3),
                     "fault": outcome["fault"],
+                    "trace_id": _header(scope, _TRACE_HEADER),
                 }
             )
 
@@ -118,6 +121,13 @@ class FaultAndRecordMiddleware:
         await asyncio.sleep(decision.slow_s)
         for message in held:
             await recording_send(message)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
 
 
 async def _drain(receive: Receive) -> None:

@@ -51,6 +51,16 @@ def test_requests_log_method_path_status_items_latency(api, plain_http):
     assert len(only) == 1
 
 
+def test_requests_log_keeps_the_client_trace_id(api, plain_http):
+    api.http.get(
+        "/v3/shared/zones",
+        params={"operator_id": DEMO_OPERATOR_ID},
+        headers={"Passport-Labs-Client-Trace-Id": "permitsync/0.1.0"},
+    )
+    log = plain_http.get("/_sim/requests", params={"path": "/v3/shared/zones"}).json()["data"]
+    assert [r["trace_id"] for r in log] == ["permitsync/0.1.0"]
+
+
 def test_rights_endpoint_answers_all_zones(api, plain_http):
     api.push("started", make_item())
     response = plain_http.get(
