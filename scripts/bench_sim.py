@@ -1,3 +1,4 @@
+# ruff: noqa: INP001 - a standalone script, not part of a package
 """Load generator for passport-sim: how many event items per second can it take?
 
 Starts ``passport-sim`` as a separate process (or uses ``--url``), then sends
@@ -96,10 +97,10 @@ async def run(url: str, seconds: float, concurrency: int, batch: int) -> None:
         elapsed = time.perf_counter() - began
     accepted = sum(a for a, _ in results)
     failed = sum(f for _, f in results)
-    print(
+    sys.stdout.write(
         f"{accepted} items accepted in {elapsed:.1f} s: {accepted / elapsed:,.0f} items/s "
         f"({accepted / batch / elapsed:,.0f} requests/s of {batch} items, "
-        f"{concurrency} connections, {failed} failed requests)"
+        f"{concurrency} connections, {failed} failed requests)\n"
     )
 
 
