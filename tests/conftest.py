@@ -168,3 +168,18 @@ def synced(database_url: str, sim: object) -> Iterator[Container]:
     c = build_container(settings)
     yield c
     c.close()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """A test that configures logging (as the CLI does) must not leak it into the next."""
+    import logging  # noqa: PLC0415
+
+    import structlog  # noqa: PLC0415
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)

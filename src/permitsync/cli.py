@@ -134,6 +134,36 @@ def reconcile(
     typer.echo(json.dumps(result.as_dict(), default=str, indent=2))
 
 
+@app.command()
+def bench(
+    permits: Annotated[int, typer.Option(help="Permits to backfill")] = 50_000,
+    rate: Annotated[float, typer.Option(help="Steady changes per second")] = 50.0,
+    steady_seconds: Annotated[float, typer.Option(help="Length of the steady phase")] = 60.0,
+    outage_seconds: Annotated[float, typer.Option(help="Length of the outage")] = 30.0,
+    database_url: Annotated[str | None, typer.Option(help="Default: a temporary SQLite")] = None,
+    workers: Annotated[int, typer.Option(help="Worker loops")] = 2,
+    passport_rate: Annotated[float, typer.Option(help="Requests/s allowed to Passport")] = 200.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Measure backfill rate, naive speedup, latency, memory and outage recovery."""
+    import json  # noqa: PLC0415
+
+    from permitsync.tools.bench import BenchOptions, run_bench, table  # noqa: PLC0415
+
+    configure_logging(level="WARNING", fmt="console")
+    opts = BenchOptions(
+        permits=permits,
+        rate=rate,
+        steady_seconds=steady_seconds,
+        outage_seconds=outage_seconds,
+        database_url=database_url,
+        workers=workers,
+        passport_rate=passport_rate,
+    )
+    figures = run_bench(opts, say=(lambda _msg: None) if as_json else typer.echo)
+    typer.echo(json.dumps(figures) if as_json else table(figures))
+
+
 @api_key_app.command("create")
 def api_key_create(
     name: Annotated[str, typer.Option(help="A unique name for the key")],

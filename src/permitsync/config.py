@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     passport_rate_per_s: float = Field(default=DEFAULT_PASSPORT_RATE_PER_S, gt=0, le=10_000)
     passport_rate_burst: int = Field(default=5, ge=1, le=1000)
     breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
-    breaker_cooldown_s: float = Field(default=30.0, gt=0, le=3600)
+    breaker_cooldown_s: float = Field(default=10.0, gt=0, le=3600)
     reconcile_interval_s: float = Field(default=900.0, ge=10, le=86400 * 7)
 
     sync_lease_s: float = Field(default=30.0, gt=0, le=3600)

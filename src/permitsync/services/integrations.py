@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from permitsync.adapters.db import registry as repo
 from permitsync.adapters.db.schema import (
@@ -127,7 +128,8 @@ class Integrations:
 
     def put(self, actor: Actor, company_id: str, *, operator_id: str) -> tuple[Integration, bool]:
         """Create the company's one Passport integration, or return it when it exists with the
-        same Operator ID. Zones are pulled from Passport on creation."""
+        same Operator ID (also when a concurrent request created it first). Zones are pulled
+        from Passport on creation."""
         try:
             operator = normalize_operator_id(operator_id)
         except ValueError as exc:
@@ -136,20 +138,12 @@ class Integrations:
             company = self._company(uow.conn, actor, company_id)
             existing = self._find(uow.conn, company_id)
         if existing is not None:
-            if existing.operator_id != operator:
-                raise Conflict(
-                    f"company {company_id!r} already has a Passport integration with Operator ID "
-                    f"{existing.operator_id}; a company has one integration. To change its "
-                    "Operator ID, PATCH .../integrations/passport with "
-                    '{"operator_id": "<uuid>"} while it is not live (its zone mappings are '
-                    "cleared)."
-                )
-            return existing, False
+            return self._same_operator(existing, operator), False
         remote, error = self._fetch_zones(operator, None)
         now = self._clock()
-        with UnitOfWork(self._engine) as uow:
-            if self._find(uow.conn, company_id) is None:
-                result = uow.conn.execute(
+        try:
+            with UnitOfWork(self._engine) as uow:
+                integration_id = uow.conn.execute(
                     insert(integrations)
                     .values(
                         company_id=company_id,
@@ -167,17 +161,31 @@ class Integrations:
                         updated_at=now,
                     )
                     .returning(integrations.c.id)
-                )
-                integration_id = int(result.scalar_one())
+                ).scalar_one()
                 if remote is not None:
-                    _store_zones(uow.conn, integration_id, remote, now)
-                created = True
-            else:
-                created = False  # a concurrent create won; answer with it
-            found = self._find(uow.conn, company_id)
-            uow.commit()
+                    _store_zones(uow.conn, int(integration_id), remote, now)
+                found = self._find(uow.conn, company_id)
+                uow.commit()
+        except IntegrityError:
+            # A concurrent request created it first (the unique company+provider key).
+            with UnitOfWork(self._engine, readonly=True) as uow:
+                winner = self._find(uow.conn, company_id)
+            if winner is None:
+                raise
+            return self._same_operator(winner, operator), False
         assert found is not None  # noqa: S101 - just written
-        return found, created
+        return found, True
+
+    @staticmethod
+    def _same_operator(existing: Integration, operator: str) -> Integration:
+        if existing.operator_id != operator:
+            raise Conflict(
+                f"company {existing.company_id!r} already has a Passport integration with "
+                f"Operator ID {existing.operator_id}; a company has one integration. To change "
+                'its Operator ID, PATCH .../integrations/passport with {"operator_id": '
+                '"<uuid>"} while it is not live (its zone mappings are cleared).'
+            )
+        return existing
 
     def _fetch_zones(
         self, operator: str, integration_id: int | None

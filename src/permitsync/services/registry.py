@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from permitsync.adapters.db import registry as repo
 from permitsync.adapters.db.uow import UnitOfWork
-from permitsync.domain.errors import DomainValidationError
+from permitsync.domain.errors import DomainValidationError, FieldError
 from permitsync.domain.naming import integration_name
 from permitsync.domain.permits import (
     PermitInput,
@@ -71,6 +71,17 @@ class Written(Generic[_T]):
 
     value: _T
     created: bool
+    changed: bool = True
+
+
+@dataclass(slots=True)
+class BulkOutcome:
+    """What a bulk write did: counts, and the field errors of each refused item by index."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: dict[int, list[FieldError]] = field(default_factory=dict)
 
 
 class Registry:
@@ -210,6 +221,44 @@ class Registry:
             uow.commit()
         return written
 
+    def put_permits(
+        self,
+        actor: Actor,
+        company_id: str,
+        items: Sequence[tuple[str, PermitInput]],
+    ) -> BulkOutcome:
+        """Create or replace many permits in one unit of work (bulk loads). Each bad item is
+        reported by its index with its field errors and not stored; the good ones are."""
+        now = self._clock()
+        outcome = BulkOutcome()
+        with UnitOfWork(self._engine) as uow:
+            self._company(uow, actor, company_id)
+            timezones = repo.all_location_timezones(uow.conn, company_id)
+            zones = {lid: ZoneInfo(tz) for lid, tz in timezones.items()}
+            changed: list[int] = []
+            existing = repo.get_permits_by_external_id(
+                uow.conn, company_id, [permit_id for permit_id, _ in items]
+            )
+            for index, (permit_id, data) in enumerate(items):
+                try:
+                    terms = normalize_permit(data, timezone_of=zones.get)
+                except DomainValidationError as exc:
+                    outcome.errors[index] = list(exc.errors)
+                    continue
+                current = existing.get(permit_id)
+                written = self._store(
+                    uow, actor, company_id, permit_id, current, terms, now, observe=False
+                )
+                existing[permit_id] = written.value
+                if written.changed:
+                    changed.append(written.value.pk)
+                outcome.created += written.created
+                outcome.updated += written.changed and not written.created
+                outcome.unchanged += not written.changed
+            self.observer.permits_changed(uow, changed, now)
+            uow.commit()
+        return outcome
+
     def cancel_permit(self, actor: Actor, company_id: str, permit_id: str) -> repo.PermitRow:
         """Mark the permit cancelled (kept with its history); cancelling twice changes nothing."""
         now = self._clock()
@@ -238,11 +287,13 @@ class Registry:
         current: repo.PermitRow | None,
         terms: PermitTerms,
         now: datetime,
+        *,
+        observe: bool = True,
     ) -> Written[repo.PermitRow]:
         snapshot = terms.snapshot()
         old = current.terms.snapshot() if current else None
         if current is not None and old == snapshot:
-            return Written(current, created=False)
+            return Written(current, created=False, changed=False)
         if current is None:
             pk = repo.insert_permit(uow.conn, company_id, permit_id, terms, now)
             version = 1
@@ -258,10 +309,18 @@ class Registry:
             changes=changes_between(old, snapshot),
             snapshot=snapshot,
         )
-        self.observer.permits_changed(uow, [pk], now)
-        stored = repo.get_permit(uow.conn, company_id, permit_id)
-        assert stored is not None  # noqa: S101 - just written
-        return Written(stored, created=current is None)
+        if observe:
+            self.observer.permits_changed(uow, [pk], now)
+        stored = repo.PermitRow(
+            pk=pk,
+            company_id=company_id,
+            external_id=permit_id,
+            terms=terms,
+            version=version,
+            created_at=current.created_at if current else now,
+            updated_at=now,
+        )
+        return Written(stored, created=current is None, changed=True)
 
     def get_permit(self, actor: Actor, company_id: str, permit_id: str) -> repo.PermitRow:
         """One permit of a company the caller may see."""

@@ -33,7 +33,7 @@ class BreakerPolicy:
     probe after ``cooldown``; a probe not answered within ``probe_timeout`` may be retaken."""
 
     failure_threshold: int = 5
-    cooldown: timedelta = timedelta(seconds=30)
+    cooldown: timedelta = timedelta(seconds=10)
     probe_timeout: timedelta = timedelta(seconds=60)
 
     def gate(self, state: BreakerState, changed_at: datetime, now: datetime) -> Gate:

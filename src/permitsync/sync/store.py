@@ -216,23 +216,40 @@ def _release(owner: str) -> dict[str, Any]:
 
 def acknowledge(
     conn: Connection, *, owner: str, now: datetime, done: Sequence[tuple[Claimed, dict[str, Any]]]
-) -> int:
+) -> None:
     """Record accepted events: Passport now holds what was sent at the claimed version.
-    Answers older than what is already acknowledged are ignored. Returns rows updated."""
-    count = 0
-    for claimed, values in done:
-        result = conn.execute(
-            update(rights)
-            .where(rights.c.id == claimed.right_id, rights.c.acked_version < claimed.version)
-            .values(
-                acked_version=claimed.version,
-                due_at=case((rights.c.desired_version == claimed.version, None), else_=now),
-                **values,
-                **_release(owner),
-            )
-        )
-        count += result.rowcount or 0
-    return count
+    Answers older than what is already acknowledged are ignored. One statement, executed for
+    all rows at once."""
+    if not done:
+        return
+    version: Any = bindparam("b_version")
+    conn.execute(
+        update(rights)
+        .where(rights.c.id == bindparam("b_id"), rights.c.acked_version < version)
+        .values(
+            acked_version=version,
+            due_at=case((rights.c.desired_version == version, None), else_=now),
+            acked=bindparam("b_acked"),
+            acked_end=bindparam("b_end"),
+            acked_at=now,
+            unconfirmed_start_end=None,
+            parked_version=None,
+            problem=None,
+            attempts=0,
+            last_outcome=bindparam("b_outcome"),
+            **_release(owner),
+        ),
+        [
+            {
+                "b_id": claimed.right_id,
+                "b_version": claimed.version,
+                "b_acked": values["acked"],
+                "b_end": values["acked_end"],
+                "b_outcome": values["last_outcome"],
+            }
+            for claimed, values in done
+        ],
+    )
 
 
 def resend(
@@ -310,8 +327,32 @@ def reserve_slot(
 
 
 def request_succeeded(conn: Connection, *, integration_id: int, now: datetime) -> None:
-    """Passport answered: the breaker closes and the failure count starts again."""
+    """Passport answered: the breaker closes and the failure count starts again. When it was
+    not closed, the rights that backed off during the outage are due at once: they waited for
+    Passport, not for anything of their own."""
     closed = BreakerState.CLOSED.value
+    was = conn.execute(
+        select(integrations.c.breaker, integrations.c.consecutive_failures).where(
+            integrations.c.id == integration_id
+        )
+    ).one()
+    if was.breaker == closed and was.consecutive_failures == 0:
+        conn.execute(
+            update(integrations)
+            .where(integrations.c.id == integration_id)
+            .values(last_success_at=now)
+        )
+        return
+    if was.breaker != closed:
+        conn.execute(
+            update(rights)
+            .where(
+                rights.c.integration_id == integration_id,
+                rights.c.due_at > now,
+                rights.c.attempts > 0,
+            )
+            .values(due_at=now)
+        )
     conn.execute(
         update(integrations)
         .where(integrations.c.id == integration_id)

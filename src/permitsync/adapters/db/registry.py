@@ -139,6 +139,14 @@ def location_timezones(conn: Connection, company_id: str, ids: Sequence[str]) ->
     return {row.id: row.timezone for row in rows}
 
 
+def all_location_timezones(conn: Connection, company_id: str) -> dict[str, str]:
+    """Time zone names of every location of the company."""
+    rows = conn.execute(
+        select(locations.c.id, locations.c.timezone).where(locations.c.company_id == company_id)
+    )
+    return {row.id: row.timezone for row in rows}
+
+
 def _load_children(conn: Connection, pks: Sequence[int]) -> tuple[dict[int, Any], dict[int, Any]]:
     vehicles: dict[int, list[Vehicle]] = {pk: [] for pk in pks}
     location_ids: dict[int, list[str]] = {pk: [] for pk in pks}
@@ -197,6 +205,20 @@ def get_permit(
         query = query.with_for_update()
     row = conn.execute(query).one_or_none()
     return _rows_to_permits(conn, [row])[0] if row else None
+
+
+def get_permits_by_external_id(
+    conn: Connection, company_id: str, permit_ids: Sequence[str]
+) -> dict[str, PermitRow]:
+    """The company's permits among ``permit_ids``, locked for update, by external id."""
+    if not permit_ids:
+        return {}
+    rows = conn.execute(
+        select(permits)
+        .where(permits.c.company_id == company_id, permits.c.external_id.in_(list(permit_ids)))
+        .with_for_update()
+    ).all()
+    return {p.external_id: p for p in _rows_to_permits(conn, rows)}
 
 
 def get_permits_by_pk(conn: Connection, pks: Sequence[int]) -> list[PermitRow]:

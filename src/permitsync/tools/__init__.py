@@ -1,0 +1,1 @@
+"""Operational tools: the benchmark and the demo."""
