@@ -14,6 +14,7 @@ from permitsync.domain.rights import (
     Kind,
     RightKey,
     RightState,
+    completes,
     decide,
     desired_rights,
     plan_changes,
@@ -101,7 +102,7 @@ def state(
     acked: Acked = Acked.NONE,
     acked_end: datetime | None = None,
     absent_since: datetime | None = None,
-    unconfirmed: datetime | None = None,
+    unconfirmed: Action | None = None,
     start: datetime = START,
 ) -> RightState:
     return RightState(start, present, end, absent_since, acked, acked_end, unconfirmed)
@@ -111,7 +112,7 @@ DECISIONS = [
     ("new right", state(), Action(Kind.STARTED, END)),
     (
         "unconfirmed start repeats unchanged",
-        state(end=EARLIER, unconfirmed=END),
+        state(end=EARLIER, unconfirmed=Action(Kind.STARTED, END)),
         Action(Kind.STARTED, END),
     ),
     ("synced", state(acked=Acked.OPEN, acked_end=END), None),
@@ -128,7 +129,7 @@ DECISIONS = [
     ("gone before it was sent", state(present=False, absent_since=NOW), None),
     (
         "gone while a start is unconfirmed",
-        state(present=False, absent_since=NOW, unconfirmed=END),
+        state(present=False, absent_since=NOW, unconfirmed=Action(Kind.STARTED, END)),
         Action(Kind.STOPPED, NOW),
     ),
     (
@@ -179,8 +180,38 @@ def test_plan_changes_retires_re_ends_and_creates() -> None:
     b = RightKey("BBB2", "NC", "z1", START)
     c = RightKey("CCC3", "NC", "z1", START)
     wanted = desired_rights(terms(plates=("BBB2", "CCC3")), {"lot-a": "z1"}, now=NOW)
-    retire, re_end, create = plan_changes({a: END, b: EARLIER}, wanted)
+    retire, re_end, create = plan_changes({a: (END, False), b: (EARLIER, False)}, wanted)
     assert (retire, re_end, create) == ([a], [b], [c])
+    # Same end, but the permit became open-ended: the right must be re-planned.
+    open_now = desired_rights(terms(valid_to=None, plates=("BBB2",)), {"lot-a": "z1"}, now=NOW)
+    (key,) = open_now
+    assert plan_changes({key: (open_now[key].end, False)}, open_now) == ([], [key], [])
+
+
+def test_unconfirmed_extension_is_resent_even_to_the_acknowledged_end() -> None:
+    # Extended to END+1d was sent, its answer lost; the permit went back to END.
+    right = state(
+        acked=Acked.OPEN, acked_end=END, unconfirmed=Action(Kind.EXTENDED, END + timedelta(days=1))
+    )
+    assert decide(right, now=NOW) == Action(Kind.EXTENDED, END)
+    # Gone while Passport may hold the later end: the stop covers it.
+    gone = state(
+        present=False,
+        absent_since=NOW,
+        acked=Acked.OPEN,
+        acked_end=NOW - timedelta(hours=1),
+        unconfirmed=Action(Kind.EXTENDED, END),
+    )
+    assert decide(gone, now=NOW) == Action(Kind.STOPPED, NOW)
+
+
+def test_a_repeated_start_with_an_old_end_does_not_complete() -> None:
+    right = state(end=EARLIER, unconfirmed=Action(Kind.STARTED, END))
+    action = decide(right, now=NOW)
+    assert action == Action(Kind.STARTED, END)
+    assert not completes(action, right)
+    assert completes(Action(Kind.STARTED, EARLIER), right)
+    assert completes(Action(Kind.STOPPED, NOW), state(present=False))
 
 
 def test_retry_policy_grows_caps_and_honours_retry_after() -> None:

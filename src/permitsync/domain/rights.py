@@ -107,9 +107,11 @@ class Action:
 class RightState:
     """Both sides of one right, as the engine sees them when it decides.
 
-    ``unconfirmed_start_end`` is the end of a ``started`` that was sent but whose outcome is
-    unknown (timeout, dropped connection): Passport may hold it, so until it is confirmed the
-    same ``started`` is repeated unchanged, never a different one.
+    ``unconfirmed`` is a ``started`` or ``extended`` that was sent but whose outcome is unknown
+    (timeout, dropped connection): Passport may or may not hold it. An unconfirmed ``started``
+    is repeated unchanged until confirmed (a session is never started twice with different
+    content); an unconfirmed ``extended`` is followed by an ``extended`` to the desired end
+    even when that equals the acknowledged end (Passport may hold the other one).
     """
 
     start: datetime
@@ -118,52 +120,70 @@ class RightState:
     absent_since: datetime | None
     acked: Acked
     acked_end: datetime | None
-    unconfirmed_start_end: datetime | None = None
+    unconfirmed: Action | None = None
 
 
-def decide(right: RightState, *, now: datetime) -> Action | None:
+def decide(right: RightState, *, now: datetime) -> Action | None:  # noqa: PLR0911 - a table
     """The one event that brings Passport's session closer to the desired right, or None when
     there is nothing to send.
 
-    | desired  | acknowledged              | action                                  |
-    |----------|---------------------------|-----------------------------------------|
-    | present  | none                      | started (the unconfirmed end if any)    |
-    | present  | open, same end            | nothing                                 |
-    | present  | open, other end           | extended to the desired end             |
-    | absent   | none, nothing unconfirmed | nothing (never reached Passport)        |
-    | absent   | none, start unconfirmed   | stopped (Passport may hold it)          |
-    | absent   | open, end still ahead     | stopped at when it went away            |
-    | absent   | open, end passed          | nothing (it ended by itself)            |
-    | any      | stopped                   | nothing (a stopped session is final)    |
+    | desired  | acknowledged                   | action                                  |
+    |----------|--------------------------------|-----------------------------------------|
+    | present  | none                           | started (the unconfirmed one if any)    |
+    | present  | open, same end, nothing unsure | nothing                                 |
+    | present  | open, other end or unsure      | extended to the desired end             |
+    | absent   | none, nothing unconfirmed      | nothing (never reached Passport)        |
+    | absent   | none, start unconfirmed        | stopped (Passport may hold it)          |
+    | absent   | open, end still ahead          | stopped at when it went away            |
+    | absent   | open, end passed               | nothing (it ended by itself)            |
+    | any      | stopped                        | nothing (a stopped session is final)    |
 
     A stop ends the session when the right went away, never before its start (a future permit
-    cancelled is stopped with end = start, so it is never valid) and never after its end.
+    cancelled is stopped with end = start, so it is never valid) and never after the latest end
+    Passport may hold.
     """
     if right.acked is Acked.STOPPED:
         return None
+    unsure = right.unconfirmed
     if right.desired_present:
         if right.acked is Acked.NONE:
-            end = right.unconfirmed_start_end or right.desired_end
-            return Action(Kind.STARTED, end)
-        if right.acked_end != right.desired_end:
+            if unsure is not None and unsure.kind is Kind.STARTED:
+                return unsure
+            return Action(Kind.STARTED, right.desired_end)
+        if right.acked_end != right.desired_end or (
+            unsure is not None and unsure.kind is Kind.EXTENDED
+        ):
             return Action(Kind.EXTENDED, right.desired_end)
         return None
-    held_end = right.acked_end if right.acked is Acked.OPEN else right.unconfirmed_start_end
-    if held_end is None or held_end <= now:
+    held = [right.acked_end] if right.acked is Acked.OPEN and right.acked_end else []
+    if unsure is not None and unsure.kind is not Kind.STOPPED:
+        held.append(unsure.end)
+    if not held or max(held) <= now:
         return None
     since = right.absent_since or now
-    return Action(Kind.STOPPED, max(right.start, min(since, held_end)))
+    return Action(Kind.STOPPED, max(right.start, min(since, max(held))))
+
+
+def completes(action: Action, right: RightState) -> bool:
+    """True when Passport holds the desired right once ``action`` is applied; False for a
+    repeated unconfirmed ``started`` whose end is no longer the desired one (an ``extended``
+    must follow)."""
+    if action.kind is Kind.STOPPED:
+        return not right.desired_present
+    return right.desired_present and action.end == right.desired_end
 
 
 def plan_changes(
-    existing: Mapping[RightKey, datetime],
+    existing: Mapping[RightKey, tuple[datetime, bool]],
     wanted: Mapping[RightKey, DesiredRight],
 ) -> tuple[list[RightKey], list[RightKey], list[RightKey]]:
-    """Compare a permit's live rights (key → desired end) with the wanted ones: the keys to
-    retire, to re-end, and to create."""
+    """Compare a permit's live rights (key → (desired end, open-ended)) with the wanted ones:
+    the keys to retire, to re-end (end or open-endedness changed), and to create."""
     retire = sorted(key for key in existing if key not in wanted)
     re_end = sorted(
-        key for key, end in existing.items() if key in wanted and wanted[key].end != end
+        key
+        for key, (end, open_ended) in existing.items()
+        if key in wanted and (wanted[key].end, wanted[key].open_ended) != (end, open_ended)
     )
     create = sorted(key for key in wanted if key not in existing)
     return retire, re_end, create

@@ -22,7 +22,8 @@ def accepted(kind: Kind, end: datetime, now: datetime) -> dict[str, Any]:
         "acked": Acked.STOPPED.value if kind is Kind.STOPPED else Acked.OPEN.value,
         "acked_end": end,
         "acked_at": now,
-        "unconfirmed_start_end": None,
+        "unconfirmed_kind": None,
+        "unconfirmed_end": None,
         "parked_version": None,
         "problem": None,
         "attempts": 0,
@@ -42,6 +43,8 @@ def refused(kind: Kind, problem: dict[str, Any], now: datetime) -> tuple[str, di
         return "resend", {
             "acked": Acked.NONE.value,
             "acked_end": None,
+            "unconfirmed_kind": None,
+            "unconfirmed_end": None,
             "last_outcome": "session lost by Passport; starting it again",
             "problem": problem,
         }
@@ -49,6 +52,7 @@ def refused(kind: Kind, problem: dict[str, Any], now: datetime) -> tuple[str, di
         "problem": problem,
         "last_outcome": f"refused: {code or 'unknown'}",
     }
-    if kind is Kind.STARTED:
-        parked["unconfirmed_start_end"] = None  # a refused start was not applied
+    if kind is not Kind.STOPPED:
+        # A refused start or extension was not applied: nothing is unsure any more.
+        parked.update(unconfirmed_kind=None, unconfirmed_end=None)
     return "park", parked

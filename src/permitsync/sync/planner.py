@@ -111,7 +111,10 @@ class RightsPlanner:
                     mapping[permit.company_id],
                     now=now,
                     horizon=self.horizon,
-                    current_ends={key: end for key, (_, end) in existing.items()},
+                    # Only a rolling end may be kept; a permit's own end never is.
+                    current_ends={
+                        key: end for key, (_, end, rolling) in existing.items() if rolling
+                    },
                 )
                 if integration_id is not None
                 else {}
@@ -122,8 +125,8 @@ class RightsPlanner:
     @staticmethod
     def _live_rows(
         conn: Connection, pks: Sequence[int]
-    ) -> dict[int, dict[RightKey, tuple[int, datetime]]]:
-        live: dict[int, dict[RightKey, tuple[int, datetime]]] = defaultdict(dict)
+    ) -> dict[int, dict[RightKey, tuple[int, datetime, bool]]]:
+        live: dict[int, dict[RightKey, tuple[int, datetime, bool]]] = defaultdict(dict)
         query = select(
             rights.c.id,
             rights.c.permit_pk,
@@ -132,10 +135,11 @@ class RightsPlanner:
             rights.c.zone_id,
             rights.c.start_time,
             rights.c.desired_end,
+            rights.c.open_ended,
         ).where(rights.c.permit_pk.in_(list(pks)), rights.c.desired_present.is_(True))
         for row in conn.execute(query):
             key = RightKey(row.plate, row.state, row.zone_id, row.start_time)
-            live[row.permit_pk][key] = (row.id, row.desired_end)
+            live[row.permit_pk][key] = (row.id, row.desired_end, row.open_ended)
         return live
 
     def _apply(
@@ -143,12 +147,12 @@ class RightsPlanner:
         conn: Connection,
         permit_pk: int,
         integration_id: int | None,
-        existing: dict[RightKey, tuple[int, datetime]],
+        existing: dict[RightKey, tuple[int, datetime, bool]],
         wanted: dict[RightKey, DesiredRight],
         now: datetime,
     ) -> int:
         retire, re_end, create = plan_changes(
-            {key: end for key, (_, end) in existing.items()}, wanted
+            {key: (end, rolling) for key, (_, end, rolling) in existing.items()}, wanted
         )
         bump = {
             "desired_version": rights.c.desired_version + 1,
@@ -197,7 +201,8 @@ class RightsPlanner:
             "acked": "none",
             "acked_end": None,
             "acked_at": None,
-            "unconfirmed_start_end": None,
+            "unconfirmed_kind": None,
+            "unconfirmed_end": None,
             "parked_version": None,
             "problem": None,
             "due_at": now,

@@ -236,7 +236,8 @@ def _repair(
             .where(rights.c.id == row.id)
             .values(
                 acked_version=0,
-                unconfirmed_start_end=None,
+                unconfirmed_kind=None,
+                unconfirmed_end=None,
                 due_at=now,
                 attempts=0,
                 last_outcome="reconciliation: resending",

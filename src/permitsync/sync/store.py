@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, case, or_, select, update
 
 from permitsync.adapters.db.schema import integrations, rights
-from permitsync.domain.rights import Acked, Action, RightState, decide
+from permitsync.domain.rights import Acked, Action, Kind, RightState, completes, decide
 from permitsync.sync.breaker import BreakerPolicy, BreakerState, Gate
 from permitsync.sync.ratelimit import RateLimit
 
@@ -38,6 +38,7 @@ class Claimed:
     version: int
     attempts: int
     changed_at: datetime
+    complete: bool = True
 
 
 def open_gates(
@@ -138,7 +139,8 @@ def claim(
     settled: list[dict[str, Any]] = []
     leases: list[dict[str, Any]] = []
     for row in rows:
-        action = decide(_state_of(row), now=now)
+        state = _state_of(row)
+        action = decide(state, now=now)
         if action is None:
             settled.append({"b_id": row.id, "b_version": row.desired_version})
             continue
@@ -159,13 +161,16 @@ def claim(
                 version=row.desired_version,
                 attempts=row.attempts,
                 changed_at=row.desired_changed_at,
+                complete=completes(action, state),
             )
         )
-        unconfirmed = action.end if action.kind == "parking_session_started" else None
+        # Until Passport answers, a start or an extension is unsure (RightState).
+        unsure = action.kind is not Kind.STOPPED
         leases.append(
             {
                 "b_id": row.id,
-                "b_unconfirmed": unconfirmed or row.unconfirmed_start_end,
+                "b_kind": action.kind.value if unsure else row.unconfirmed_kind,
+                "b_end": action.end if unsure else row.unconfirmed_end,
             }
         )
     if settled:
@@ -187,7 +192,8 @@ def claim(
                 lease_owner=owner,
                 lease_until=now + lease,
                 last_attempt_at=now,
-                unconfirmed_start_end=bindparam("b_unconfirmed"),
+                unconfirmed_kind=bindparam("b_kind"),
+                unconfirmed_end=bindparam("b_end"),
             ),
             leases,
         )
@@ -202,7 +208,11 @@ def _state_of(row: Any) -> RightState:  # noqa: ANN401 - a SQLAlchemy Row
         absent_since=row.absent_since,
         acked=Acked(row.acked),
         acked_end=row.acked_end,
-        unconfirmed_start_end=row.unconfirmed_start_end,
+        unconfirmed=(
+            Action(Kind(row.unconfirmed_kind), row.unconfirmed_end)
+            if row.unconfirmed_kind and row.unconfirmed_end
+            else None
+        ),
     )
 
 
@@ -219,7 +229,30 @@ def acknowledge(
 ) -> None:
     """Record accepted events: Passport now holds what was sent at the claimed version.
     Answers older than what is already acknowledged are ignored. One statement, executed for
-    all rows at once."""
+    all rows at once. An event that did not reach the desired state (a repeated unconfirmed
+    start with an end that changed since) records what Passport holds and stays due."""
+    partial = [(c, v) for c, v in done if not c.complete]
+    if partial:
+        conn.execute(
+            update(rights)
+            .where(rights.c.id == bindparam("b_id"), rights.c.acked == Acked.NONE.value)
+            .values(
+                acked=bindparam("b_acked"),
+                acked_end=bindparam("b_end"),
+                acked_at=now,
+                unconfirmed_kind=None,
+                unconfirmed_end=None,
+                attempts=0,
+                due_at=now,
+                last_outcome="accepted; the end changed since, extending next",
+                **_release(owner),
+            ),
+            [
+                {"b_id": c.right_id, "b_acked": v["acked"], "b_end": v["acked_end"]}
+                for c, v in partial
+            ],
+        )
+    done = [(c, v) for c, v in done if c.complete]
     if not done:
         return
     version: Any = bindparam("b_version")
@@ -232,7 +265,8 @@ def acknowledge(
             acked=bindparam("b_acked"),
             acked_end=bindparam("b_end"),
             acked_at=now,
-            unconfirmed_start_end=None,
+            unconfirmed_kind=None,
+            unconfirmed_end=None,
             parked_version=None,
             problem=None,
             attempts=0,

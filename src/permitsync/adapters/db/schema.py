@@ -213,7 +213,9 @@ rights = Table(
     Column("acked", String(8), nullable=False),
     Column("acked_end", UTCDateTime(), nullable=True),
     Column("acked_at", UTCDateTime(), nullable=True),
-    Column("unconfirmed_start_end", UTCDateTime(), nullable=True),
+    # A started/extended sent whose outcome is unknown (see domain.rights.RightState).
+    Column("unconfirmed_kind", String(40), nullable=True),
+    Column("unconfirmed_end", UTCDateTime(), nullable=True),
     Column("parked_version", Integer, nullable=True),
     Column("problem", JSON, nullable=True),
     Column("due_at", UTCDateTime(), nullable=True),

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-27 00:53:26.008226
+Create Date: 2026-11-27 01:22:01.037127
 """
 
 from collections.abc import Sequence
@@ -171,8 +171,9 @@ def upgrade() -> None:
         sa.Column(
             "acked_at", permitsync.adapters.db.types.UTCDateTime(timezone=True), nullable=True
         ),
+        sa.Column("unconfirmed_kind", sa.String(length=40), nullable=True),
         sa.Column(
-            "unconfirmed_start_end",
+            "unconfirmed_end",
             permitsync.adapters.db.types.UTCDateTime(timezone=True),
             nullable=True,
         ),
