@@ -76,6 +76,18 @@ def serve() -> None:
 
 
 @app.command()
+def demo(
+    sim_port: Annotated[int, typer.Option(help="Port of the simulated Passport")] = 8900,
+) -> None:
+    """Run everything on one machine: simulated Passport, API, worker, demo data."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from permitsync.tools.demo import run_demo  # noqa: PLC0415
+
+    run_demo(_settings(), sim_port=sim_port, var_dir=Path("var"))
+
+
+@app.command()
 def worker(
     threads: Annotated[int, typer.Option(help="Worker loops in this process")] = 1,
 ) -> None:
