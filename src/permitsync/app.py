@@ -15,7 +15,7 @@ from permitsync.adapters.db.engine import create_db_engine
 from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.adapters.passport.client import PassportClient
 from permitsync.config import Settings
-from permitsync.services.integrations import Integrations, queue_depths
+from permitsync.services.integrations import Integrations, breaker_states, queue_depths
 from permitsync.services.registry import Registry
 from permitsync.sync.breaker import BreakerPolicy
 from permitsync.sync.metrics import SyncMetrics
@@ -171,6 +171,8 @@ def build_container(
         with UnitOfWork(engine, readonly=True) as uow:
             for status, count in queue_depths(uow.conn).items():
                 m.queue.labels(status=status).set(count)
+            for company_id, breaker in breaker_states(uow.conn).items():
+                m.breaker.labels(company=company_id).set(0 if breaker == "closed" else 1)
 
     metrics.refreshers.append(refresh_queue)
     return Container(

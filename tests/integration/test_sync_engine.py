@@ -3,9 +3,11 @@ transition reaches Passport, coalesced, retried, parked and replayed."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from passport_sim.seed import DEMO_OPERATOR_ID
 from permitsync.adapters.db.schema import rights, sync_requests
@@ -173,3 +175,34 @@ def test_every_request_is_logged(synced: Container, sim: Any) -> None:
     assert events[0].items == 1
     assert events[0].status == 202
     assert events[0].event_type == "parking_session_started"
+
+
+def test_request_log_is_pruned_after_its_retention(synced: Container, sim: Any) -> None:
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit())
+    drain(synced)
+    with synced.engine.begin() as conn:
+        total = conn.execute(select(func.count()).select_from(sync_requests)).scalar_one()
+        old = synced.clock() - timedelta(days=synced.sync_settings.request_log_days + 1)
+        conn.execute(
+            update(sync_requests).where(sync_requests.c.path == "/v3/shared/zones").values(at=old)
+        )
+    assert synced.request_log.prune(keep_days=synced.sync_settings.request_log_days) == 1
+    with synced.engine.connect() as conn:
+        left = conn.execute(select(func.count()).select_from(sync_requests)).scalar_one()
+    assert left == total - 1
+
+
+def test_concurrent_writers_never_fail_with_busy(synced: Container, sim: Any) -> None:
+    """SQLite write transactions begin IMMEDIATE, so writers queue instead of failing."""
+    live_company(synced)
+
+    def write(n: int) -> int:
+        for i in range(10):
+            synced.registry.put_permit(STAFF, "uni", f"t{n}-{i}", permit([f"W{n}X{i}"]))
+        return n
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert sorted(pool.map(write, range(8))) == list(range(8))
+    drain(synced)
+    assert len(valid_plates(sim)) == 80

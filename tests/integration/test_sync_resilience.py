@@ -53,6 +53,8 @@ def test_breaker_opens_pauses_one_integration_and_closes_after_a_probe(
         assert (state, failures) == ("open", threshold)
         _, health = synced.integrations.get(STAFF, "uni")
         assert health["breaker"] == "open"
+        open_text = synced.metrics.render().decode()
+        assert 'permitsync_breaker_open{company="uni"} 1.0' in open_text
         # While open, nothing of that integration is claimed, even when due...
         make_all_due(synced)
         assert worker.run_once() == 0
@@ -79,7 +81,7 @@ def test_breaker_opens_pauses_one_integration_and_closes_after_a_probe(
         worker.close()
     assert {p for p, _ in valid_plates(sim)} >= {"UNI0", "UNI1", "UNI2", "CITY1"}
     text = synced.metrics.render().decode()
-    assert "permitsync_breaker_open" in text
+    assert 'permitsync_breaker_open{company="uni"} 0.0' in text
 
 
 def test_retry_after_holds_every_worker_back(synced: Container, sim: Any) -> None:

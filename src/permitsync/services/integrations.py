@@ -620,3 +620,9 @@ def queue_depths(conn: Connection) -> dict[str, int]:
         "pending": int(row.unsynced) - int(row.parked),
         "parked": int(row.parked),
     }
+
+
+def breaker_states(conn: Connection) -> dict[str, str]:
+    """Company id → its integration's breaker state (for metrics)."""
+    rows = conn.execute(select(integrations.c.company_id, integrations.c.breaker))
+    return {row.company_id: row.breaker for row in rows}

@@ -35,8 +35,8 @@ class SyncMetrics:
         )
         self.breaker = Gauge(
             "permitsync_breaker_open",
-            "1 when an integration's circuit breaker is open or half open",
-            ["integration"],
+            "1 when a company's Passport circuit breaker is open or half open",
+            ["company"],
             registry=self.registry,
         )
         self.refreshers: list[Callable[[SyncMetrics], None]] = []

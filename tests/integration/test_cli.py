@@ -1,0 +1,210 @@
+"""The `permitsync` command as a person runs it: real processes, real database, the simulator
+over loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from passport_sim.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_OPERATOR_ID
+from permitsync.app import build_container
+from permitsync.config import Settings
+from tests.support.db import sqlite_copy
+from tests.support.scenario import STAFF, drain, live_company, permit, valid_plates
+
+CLI = "from permitsync.cli import main; main()"
+
+
+def run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PERMITSYNC_")}
+    clean.update(PERMITSYNC_LOG_LEVEL="WARNING", **env)
+    return subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", CLI, *args],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def db(sqlite_template: Path, tmp_path: Path) -> str:
+    return sqlite_copy(sqlite_template, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PERMITSYNC_PORT", "eighty"),
+        ("PERMITSYNC_LOG_FORMAT", "xml"),
+        ("PERMITSYNC_DATABASE_URL", "mysql://nope"),
+        ("PERMITSYNC_PASSPORT_CLIENT_SECRET", "changeme"),
+        ("PERMITSYNC_PASSPORT_BASE_URL", "ftp://passport"),
+    ],
+)
+def test_a_bad_setting_is_refused_naming_the_variable(variable: str, value: str) -> None:
+    result = run(["migrate"], **{variable: value})
+    assert result.returncode == 2
+    assert variable in result.stderr
+    assert value not in result.stderr or variable != "PERMITSYNC_PASSPORT_CLIENT_SECRET"
+
+
+def test_api_keys_created_and_revoked(db: str, tmp_path: Path) -> None:
+    c = build_container(Settings(database_url=db))
+    c.registry.put_company(STAFF, "uni", name="University")
+    c.close()
+    staff = run(["api-key", "create", "--staff", "--name", "ops"], PERMITSYNC_DATABASE_URL=db)
+    assert staff.returncode == 0, staff.stderr
+    key = staff.stdout.strip().splitlines()[-1]
+    assert key.startswith("psk_")
+    company = run(
+        ["api-key", "create", "--company", "uni", "--name", "uni-app"], PERMITSYNC_DATABASE_URL=db
+    )
+    assert company.returncode == 0
+    again = run(["api-key", "create", "--staff", "--name", "ops"], PERMITSYNC_DATABASE_URL=db)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    nowhere = run(
+        ["api-key", "create", "--company", "nope", "--name", "x"], PERMITSYNC_DATABASE_URL=db
+    )
+    assert nowhere.returncode == 1
+    assert "no company" in nowhere.stderr
+    both = run(
+        ["api-key", "create", "--staff", "--company", "uni", "--name", "y"],
+        PERMITSYNC_DATABASE_URL=db,
+    )
+    assert both.returncode == 1
+    revoked = run(["api-key", "revoke", "ops"], PERMITSYNC_DATABASE_URL=db)
+    assert revoked.returncode == 0
+    assert run(["api-key", "revoke", "ops"], PERMITSYNC_DATABASE_URL=db).returncode == 1
+    # The key works against the API until it is revoked.
+    from permitsync.services.auth import authenticate  # noqa: PLC0415
+
+    c = build_container(Settings(database_url=db))
+    try:
+        assert authenticate(c.engine, key) is None
+        assert authenticate(c.engine, company.stdout.strip().splitlines()[-1]) is not None
+    finally:
+        c.close()
+
+
+def test_migrate_brings_an_empty_database_to_head(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    result = run(["migrate"], PERMITSYNC_DATABASE_URL=url)
+    assert result.returncode == 0, result.stderr
+    from permitsync.adapters.db.migrate import is_current  # noqa: PLC0415
+
+    c = build_container(Settings(database_url=url))
+    try:
+        assert is_current(c.engine)
+    finally:
+        c.close()
+
+
+def test_replay_and_reconcile_commands(db: str, sim: Any) -> None:
+    passport = {
+        "PERMITSYNC_DATABASE_URL": db,
+        "PERMITSYNC_PASSPORT_BASE_URL": sim.base_url,
+        "PERMITSYNC_PASSPORT_CLIENT_ID": DEMO_CLIENT_ID,
+        "PERMITSYNC_PASSPORT_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+    }
+    c = build_container(
+        Settings(
+            database_url=db,
+            passport_base_url=sim.base_url,
+            passport_client_id=DEMO_CLIENT_ID,
+            passport_client_secret=DEMO_CLIENT_SECRET,
+        )
+    )
+    try:
+        live_company(c)
+        c.registry.put_permit(STAFF, "uni", "bad", permit(["PARK1"], state="Jalisco"))
+        c.registry.put_permit(STAFF, "uni", "good", permit(["GOOD1"]))
+        drain(c)
+        c.integrations.patch(STAFF, "uni", vehicle_state_style="iso")
+        replay = run(["replay", "--company", "uni"], **passport)
+        assert replay.returncode == 0, replay.stderr
+        assert "1 parked right(s) of uni queued again" in replay.stdout
+        drain(c)
+        assert {p for p, _ in valid_plates(sim)} == {"PARK1", "GOOD1"}
+        sim.reset()
+        reconcile = run(["reconcile", "--company", "uni"], **passport)
+        assert reconcile.returncode == 0, reconcile.stderr
+        result = json.loads(reconcile.stdout)
+        assert (result["missing"], result["repaired"]) == (2, 2)
+        drain(c)
+        assert {p for p, _ in valid_plates(sim)} == {"PARK1", "GOOD1"}
+        unknown = run(["reconcile", "--company", "nope"], **passport)
+        assert unknown.returncode == 1
+        assert "no company" in unknown.stderr
+    finally:
+        c.close()
+    assert DEMO_OPERATOR_ID
+
+
+def test_bench_prints_the_figures_as_json() -> None:
+    result = run(
+        [
+            "bench",
+            "--permits",
+            "300",
+            "--rate",
+            "20",
+            "--steady-seconds",
+            "1",
+            "--outage-seconds",
+            "1",
+            "--json",
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(figures) == {
+        "backfill_rights_per_s",
+        "naive_rights_per_s",
+        "speedup",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "peak_rss_mb",
+        "outage_drain_s",
+        "lost",
+    }
+    assert figures["lost"] == 0
+    assert figures["backfill_rights_per_s"] > 0
+    assert figures["peak_rss_mb"] > 0
+
+
+def test_serve_answers_health(db: str) -> None:
+    from tests.support.server import free_port  # noqa: PLC0415
+
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PERMITSYNC_")}
+    clean.update(PERMITSYNC_DATABASE_URL=db, PERMITSYNC_PORT=str(port))
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", CLI, "serve"], env=clean, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(100):
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                break
+            except httpx.HTTPError:
+                import time  # noqa: PLC0415
+
+                time.sleep(0.1)
+        else:
+            pytest.fail("serve did not answer")
+        assert ready.status_code == 200
+        assert ready.json()["migrations"] == "0002"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
