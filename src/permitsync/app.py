@@ -15,7 +15,7 @@ from permitsync.adapters.db.engine import create_db_engine
 from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.adapters.passport.client import PassportClient
 from permitsync.config import Settings
-from permitsync.services.integrations import Integrations, breaker_states, queue_depths
+from permitsync.services.integrations import Integrations, breaker_states, status_counts
 from permitsync.services.registry import Registry
 from permitsync.sync.breaker import BreakerPolicy
 from permitsync.sync.metrics import SyncMetrics
@@ -169,7 +169,7 @@ def build_container(
 
     def refresh_queue(m: SyncMetrics) -> None:
         with UnitOfWork(engine, readonly=True) as uow:
-            for status, count in queue_depths(uow.conn).items():
+            for status, count in status_counts(uow.conn)[0].items():
                 m.queue.labels(status=status).set(count)
             for company_id, breaker in breaker_states(uow.conn).items():
                 m.breaker.labels(company=company_id).set(0 if breaker == "closed" else 1)

@@ -55,22 +55,14 @@ def migrate() -> None:
 @app.command()
 def serve() -> None:
     """Run the REST API (and, on SQLite, apply migrations first)."""
-    import uvicorn  # noqa: PLC0415 - only this command serves
-
-    from permitsync.api.main import create_api  # noqa: PLC0415
+    from permitsync.api.main import serve as serve_api  # noqa: PLC0415
 
     settings = _settings()
     container = _container(migrate=settings.is_sqlite)
     if settings.run_worker and container.passport is not None:
         container.start_workers()
     try:
-        uvicorn.run(
-            create_api(container),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-        )
+        serve_api(container)
     finally:
         container.close()
 

@@ -17,7 +17,14 @@ from passport_sim.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_OPERATOR_
 from permitsync.app import build_container
 from permitsync.config import Settings
 from tests.support.db import sqlite_copy
-from tests.support.scenario import STAFF, drain, live_company, permit, valid_plates
+from tests.support.scenario import (
+    STAFF,
+    drain,
+    live_company,
+    passport_container,
+    permit,
+    valid_plates,
+)
 
 CLI = "from permitsync.cli import main; main()"
 
@@ -116,14 +123,7 @@ def test_replay_and_reconcile_commands(db: str, sim: Any) -> None:
         "PERMITSYNC_PASSPORT_CLIENT_ID": DEMO_CLIENT_ID,
         "PERMITSYNC_PASSPORT_CLIENT_SECRET": DEMO_CLIENT_SECRET,
     }
-    c = build_container(
-        Settings(
-            database_url=db,
-            passport_base_url=sim.base_url,
-            passport_client_id=DEMO_CLIENT_ID,
-            passport_client_secret=DEMO_CLIENT_SECRET,
-        )
-    )
+    c = passport_container(db, sim)
     try:
         live_company(c)
         c.registry.put_permit(STAFF, "uni", "bad", permit(["PARK1"], state="Jalisco"))

@@ -18,10 +18,9 @@ from sqlalchemy import create_engine, select, text
 from passport_sim.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_OPERATOR_ID
 from permitsync.adapters.db.engine import create_db_engine, normalize_url
 from permitsync.adapters.db.schema import rights
-from permitsync.app import Container, build_container
-from permitsync.config import Settings
+from permitsync.app import Container
 from tests.support.db import truncate_all
-from tests.support.scenario import STAFF, live_company, permit
+from tests.support.scenario import STAFF, live_company, passport_container, permit
 from tests.support.server import free_port
 
 pytestmark = pytest.mark.slow
@@ -111,14 +110,7 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
 
 @pytest.mark.postgres
 def test_killed_worker_leases_are_taken_over(pg_url: str, sim: Any, tmp_path: Path) -> None:
-    c = build_container(
-        Settings(
-            database_url=pg_url,
-            passport_base_url=sim.base_url,
-            passport_client_id=DEMO_CLIENT_ID,
-            passport_client_secret=DEMO_CLIENT_SECRET,
-        )
-    )
+    c = passport_container(pg_url, sim)
     procs: list[subprocess.Popen[bytes]] = []
     try:
         live_company(c)
@@ -156,14 +148,7 @@ def test_killed_worker_leases_are_taken_over(pg_url: str, sim: Any, tmp_path: Pa
 
 @pytest.mark.postgres
 def test_workers_survive_terminated_connections(pg_url: str, sim: Any, tmp_path: Path) -> None:
-    c = build_container(
-        Settings(
-            database_url=pg_url,
-            passport_base_url=sim.base_url,
-            passport_client_id=DEMO_CLIENT_ID,
-            passport_client_secret=DEMO_CLIENT_SECRET,
-        )
-    )
+    c = passport_container(pg_url, sim)
     admin = create_engine(normalize_url(pg_url), isolation_level="AUTOCOMMIT")
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -201,14 +186,7 @@ def test_sqlite_serve_killed_and_restarted_drains(
     from tests.support.db import sqlite_copy  # noqa: PLC0415
 
     url = sqlite_copy(sqlite_template, tmp_path)
-    c = build_container(
-        Settings(
-            database_url=url,
-            passport_base_url=sim.base_url,
-            passport_client_id=DEMO_CLIENT_ID,
-            passport_client_secret=DEMO_CLIENT_SECRET,
-        )
-    )
+    c = passport_container(url, sim)
     port = free_port()
     env = env_for(url, sim, PERMITSYNC_PORT=str(port))
     serve = spawn(["serve"], env, tmp_path / "serve.log")

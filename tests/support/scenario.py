@@ -73,3 +73,19 @@ def valid_plates(sim: Any) -> set[tuple[str, str]]:
         (r["vehicle"]["vehicle_plate"], number_of[r["zone_id"]])
         for r in sim.valid_rights(DEMO_OPERATOR_ID)
     }
+
+
+def passport_container(database_url: str, sim: Any) -> Container:
+    """A container on ``database_url`` whose Passport is the simulator ``sim``."""
+    from passport_sim.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET  # noqa: PLC0415
+    from permitsync.app import build_container  # noqa: PLC0415
+    from permitsync.config import Settings  # noqa: PLC0415
+
+    return build_container(
+        Settings(
+            database_url=database_url,
+            passport_base_url=sim.base_url,
+            passport_client_id=DEMO_CLIENT_ID,
+            passport_client_secret=DEMO_CLIENT_SECRET,
+        )
+    )

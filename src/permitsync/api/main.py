@@ -24,3 +24,16 @@ def create_api(container: Container) -> FastAPI:
     app.include_router(integration_routes.router)
     app.add_middleware(BodyLimitMiddleware)
     return app
+
+
+def serve(container: Container) -> None:
+    """Serve the API on the container's host and port until interrupted (uvicorn)."""
+    import uvicorn  # noqa: PLC0415 - only serving processes need it
+
+    uvicorn.run(
+        create_api(container),
+        host=container.settings.host,
+        port=container.settings.port,
+        log_config=None,
+        access_log=False,
+    )

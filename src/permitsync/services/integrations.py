@@ -480,19 +480,34 @@ def right_view(row: Any) -> dict[str, Any]:  # noqa: ANN401 - a SQLAlchemy Row
     }
 
 
+def status_counts(
+    conn: Connection, integration_id: int | None = None
+) -> tuple[dict[str, int], datetime | None]:
+    """Rights by sync status (synced, pending, parked) of one integration or of all, and
+    when the oldest pending one changed."""
+    synced = rights.c.acked_version >= rights.c.desired_version
+    parked = (~synced) & (func.coalesce(rights.c.parked_version, 0) >= rights.c.desired_version)
+    query = select(
+        func.count().filter(synced).label("synced"),
+        func.count().filter(parked).label("parked"),
+        func.count().filter(~synced).label("unsynced"),
+        func.min(rights.c.desired_changed_at).filter(~synced & ~parked).label("oldest"),
+    )
+    if integration_id is not None:
+        query = query.where(rights.c.integration_id == integration_id)
+    row = conn.execute(query).one()
+    counts = {
+        "synced": int(row.synced),
+        "pending": int(row.unsynced) - int(row.parked),
+        "parked": int(row.parked),
+    }
+    return counts, row.oldest
+
+
 def sync_health(conn: Connection, integration_id: int, now: datetime) -> dict[str, Any]:
     """Counts of synced, pending and parked rights, the oldest pending age, last success and
     last error, and the breaker."""
-    synced = rights.c.acked_version >= rights.c.desired_version
-    parked = (~synced) & (func.coalesce(rights.c.parked_version, 0) >= rights.c.desired_version)
-    row = conn.execute(
-        select(
-            func.count().filter(synced).label("synced"),
-            func.count().filter(parked).label("parked"),
-            func.count().filter(~synced).label("unsynced"),
-            func.min(rights.c.desired_changed_at).filter(~synced & ~parked).label("oldest"),
-        ).where(rights.c.integration_id == integration_id)
-    ).one()
+    counts, oldest = status_counts(conn, integration_id)
     info = conn.execute(
         select(
             integrations.c.last_success_at,
@@ -522,11 +537,8 @@ def sync_health(conn: Connection, integration_id: int, now: datetime) -> dict[st
     if last_bad is not None:
         what = last_bad.problem_type or last_bad.error or f"HTTP {last_bad.status}"
         last_error = {"at": last_bad.at, "status": last_bad.status, "error": what}
-    oldest = row.oldest
     return {
-        "synced": int(row.synced),
-        "pending": int(row.unsynced) - int(row.parked),
-        "parked": int(row.parked),
+        **counts,
         "oldest_pending_seconds": (now - oldest).total_seconds() if oldest else 0.0,
         "last_success_at": last_ok or info.last_success_at,
         "last_error": last_error,
@@ -602,24 +614,6 @@ def _match_zone(known: list[Any], *, zone_id: str | None, zone: str | None) -> A
     raise DomainValidationError.single(
         "zone", f"no zone numbered or named {zone!r} (names are exact and case-sensitive){hint}"
     )
-
-
-def queue_depths(conn: Connection) -> dict[str, int]:
-    """Rights by sync status across every integration (for metrics)."""
-    synced = rights.c.acked_version >= rights.c.desired_version
-    parked = (~synced) & (func.coalesce(rights.c.parked_version, 0) >= rights.c.desired_version)
-    row = conn.execute(
-        select(
-            func.count().filter(synced).label("synced"),
-            func.count().filter(parked).label("parked"),
-            func.count().filter(~synced).label("unsynced"),
-        )
-    ).one()
-    return {
-        "synced": int(row.synced),
-        "pending": int(row.unsynced) - int(row.parked),
-        "parked": int(row.parked),
-    }
 
 
 def breaker_states(conn: Connection) -> dict[str, str]:

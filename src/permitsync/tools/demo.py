@@ -92,11 +92,9 @@ def set_up(c: Container) -> str:
 
 def run_demo(base: Settings, *, sim_port: int, var_dir: Path) -> None:
     """Start everything and serve until interrupted."""
-    import uvicorn  # noqa: PLC0415
-
     from passport_sim.testing import SimServer  # noqa: PLC0415 - the demo's simulator
     from permitsync.adapters.db.migrate import upgrade  # noqa: PLC0415
-    from permitsync.api.main import create_api  # noqa: PLC0415
+    from permitsync.api.main import serve  # noqa: PLC0415
 
     var_dir.mkdir(parents=True, exist_ok=True)
     with SimServer(admin=True, port=sim_port, state_file=var_dir / "demo-passport.json") as sim:
@@ -108,13 +106,7 @@ def run_demo(base: Settings, *, sim_port: int, var_dir: Path) -> None:
             c.start_workers()
             api_url = f"http://{settings.host}:{settings.port}"
             print_banner(DemoInfo(api_url=api_url, officer_url=sim.base_url + "/", staff_key=key))
-            uvicorn.run(
-                create_api(c),
-                host=settings.host,
-                port=settings.port,
-                log_config=None,
-                access_log=False,
-            )
+            serve(c)
         finally:
             c.close()
 
