@@ -206,3 +206,20 @@ def test_concurrent_writers_never_fail_with_busy(synced: Container, sim: Any) ->
         assert sorted(pool.map(write, range(8))) == list(range(8))
     drain(synced)
     assert len(valid_plates(sim)) == 80
+
+
+def test_remapping_a_location_of_many_permits(synced: Container, sim: Any) -> None:
+    """One mapping change re-derives every permit at the location, in chunks (SQLite bounds
+    the parameters of one statement)."""
+    live_company(synced)
+    synced.registry.put_permits(
+        STAFF, "uni", [(f"m{i}", permit([f"MANY{i}"])) for i in range(1200)]
+    )
+    drain(synced, rounds=200)
+    synced.integrations.map_location(STAFF, "uni", "lot-a", zone_id=None, zone="GN1")
+    drain(synced, rounds=200)
+    zones = {zone for _, zone in valid_plates(sim)}
+    assert zones == {"GN1"}
+    assert len(valid_plates(sim)) == 1200
+    result = synced.integrations.reconcile(STAFF, "uni", synced.reconciler())
+    assert (result.checked, result.repaired) == (1200, 0)

@@ -29,6 +29,8 @@ from permitsync.domain.rights import (
 #: The PostgreSQL channel workers LISTEN on.
 NOTIFY_CHANNEL = "permitsync_rights"
 PROVIDER = "passport"
+#: Permits re-derived per query.
+REPLAN_CHUNK = 500
 
 
 def new_session_id() -> str:
@@ -50,7 +52,12 @@ class RightsPlanner:
 
     def permits_changed(self, uow: UnitOfWork, permit_pks: Sequence[int], now: datetime) -> None:
         """Re-derive the rights of ``permit_pks`` and mark what changed as due."""
-        if self.replan(uow.conn, permit_pks, now):
+        changed = 0
+        # In chunks: a location remapped under 50,000 permits must not become one IN list
+        # larger than SQLite's bound-parameter limit.
+        for start in range(0, len(permit_pks), REPLAN_CHUNK):
+            changed += self.replan(uow.conn, permit_pks[start : start + REPLAN_CHUNK], now)
+        if changed:
             self.notify(uow)
 
     def location_changed(

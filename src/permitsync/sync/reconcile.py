@@ -185,15 +185,11 @@ def _repair(
 ) -> dict[str, int]:
     conn = uow.conn
     by_ref = {r.reference_id: r for r in remote if r.reference_id}
+    # Every right Passport may hold by our records (no IN list of Passport's thousands of
+    # references: SQLite bounds the number of parameters).
     rows = conn.execute(
         select(rights).where(
-            rights.c.integration_id == integration_id,
-            (rights.c.session_id.in_(list(by_ref)))
-            | (
-                (rights.c.acked == Acked.OPEN.value)
-                & (rights.c.start_time <= now)
-                & (rights.c.acked_end > now)
-            ),
+            rights.c.integration_id == integration_id, rights.c.acked != Acked.NONE.value
         )
     ).all()
     counts = {"checked": 0, "missing": 0, "unexpected": 0, "different": 0, "repaired": 0}
@@ -203,8 +199,12 @@ def _repair(
         )
         if not settled:
             continue  # on its way to Passport already
-        counts["checked"] += 1
         held = by_ref.get(row.session_id)
+        if held is None and not (
+            row.acked == Acked.OPEN.value and row.start_time <= now < row.acked_end
+        ):
+            continue  # neither side holds it valid now
+        counts["checked"] += 1
         believed_valid = (
             row.desired_present
             and row.acked == Acked.OPEN.value
