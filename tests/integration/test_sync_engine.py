@@ -7,12 +7,23 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, update
 
-from passport_sim.seed import DEMO_OPERATOR_ID
+from passport_sim.seed import DEMO_OPERATOR_ID, OTHER_OPERATOR_ID, Seed, default_seed
+from passport_sim.testing import SimServer
 from permitsync.adapters.db.schema import rights, sync_requests
 from permitsync.app import Container
-from tests.support.scenario import STAFF, drain, live_company, permit, valid_plates
+from permitsync.domain.errors import DomainValidationError
+from permitsync.services.errors import Conflict
+from tests.support.scenario import (
+    STAFF,
+    drain,
+    live_company,
+    passport_container,
+    permit,
+    valid_plates,
+)
 
 
 def sessions_by_plate(sim: Any) -> dict[str, list[dict[str, Any]]]:
@@ -223,3 +234,43 @@ def test_remapping_a_location_of_many_permits(synced: Container, sim: Any) -> No
     assert len(valid_plates(sim)) == 1200
     result = synced.integrations.reconcile(STAFF, "uni", synced.reconciler())
     assert (result.checked, result.repaired) == (1200, 0)
+
+
+def test_operator_change_before_live_clears_mappings_and_their_rights(
+    database_url: str,
+) -> None:
+    raw = default_seed().to_dict()
+    second = "0b6f3c1e-0000-4000-8000-000000000001"
+    raw["operators"].append(
+        {
+            "id": second,
+            "name": "City",
+            "zones": [
+                {"id": "5d1b2f0e-1111-4222-8333-444455556666", "number": "C1", "name": "City 1"}
+            ],
+        }
+    )
+    raw["clients"][0]["authorized_operators"].append(second)
+    with SimServer(seed=Seed.from_dict(raw)) as sim:
+        c = passport_container(database_url, sim)
+        try:
+            live_company(c, go_live=False)
+            c.registry.put_permit(STAFF, "uni", "p1", permit(["OPCHG1"]))
+            before = c.integrations.mappings(STAFF, "uni")
+            # Operators Passport refuses (unknown, not authorised) change nothing.
+            for refused in ("0b6f3c1e-0000-4000-8000-0000000000ff", OTHER_OPERATOR_ID):
+                with pytest.raises(DomainValidationError) as caught:
+                    c.integrations.patch(STAFF, "uni", operator_id=refused)
+                assert caught.value.errors[0].field == "operator_id"
+                assert c.integrations.mappings(STAFF, "uni") == before
+            changed = c.integrations.patch(STAFF, "uni", operator_id=second.upper())
+            assert (changed.operator_id, changed.state) == (second, "mapping")
+            assert c.integrations.mappings(STAFF, "uni") == {}
+            assert [z["number"] for z in c.integrations.list_zones(STAFF, "uni")] == ["C1"]
+            pk = c.registry.get_permit(STAFF, "uni", "p1").pk
+            assert {r["desired"] for r in c.integrations.enforcement(pk)} == {"absent"}
+            c.integrations.patch(STAFF, "uni", state="live")
+            with pytest.raises(Conflict):
+                c.integrations.patch(STAFF, "uni", operator_id=DEMO_OPERATOR_ID)
+        finally:
+            c.close()

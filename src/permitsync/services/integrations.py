@@ -226,14 +226,7 @@ class Integrations:
         remote, error = self._fetch_zones(integration.operator_id, integration.id)
         now = self._clock()
         with UnitOfWork(self._engine) as uow:
-            if remote is not None:
-                _store_zones(uow.conn, integration.id, remote, now)
-            else:
-                uow.conn.execute(
-                    update(integrations)
-                    .where(integrations.c.id == integration.id)
-                    .values(zones_error=error, updated_at=now)
-                )
+            _store_zones_or_error(uow.conn, integration.id, remote, error, now)
             found = self._find(uow.conn, company_id)
             uow.commit()
         assert found is not None  # noqa: S101 - exists
@@ -343,17 +336,21 @@ class Integrations:
     ) -> Integration:
         """Go live, pause, change the state format (A-12), or change the Operator ID of an
         integration that is not live (staff only)."""
-        if not actor.is_staff:
-            raise Forbidden("only a staff API key may change an integration")
-        if state is not None and state not in {LIVE, PAUSED}:
-            raise DomainValidationError.single("state", "must be live or paused")
-        if vehicle_state_style is not None and vehicle_state_style not in {"code", "iso"}:
-            raise DomainValidationError.single("vehicle_state_style", "must be code or iso")
+        _check_patch(actor, state, vehicle_state_style)
+        new_operator, remote, error = None, None, None
+        if operator_id is not None:
+            with UnitOfWork(self._engine, readonly=True) as uow:
+                current = self._require(uow.conn, actor, company_id)
+            new_operator = self._new_operator(current, operator_id)
+            if new_operator is not None:
+                # Ask Passport first: an operator it refuses changes nothing.
+                remote, error = self._fetch_zones(new_operator, current.id)
         now = self._clock()
         with UnitOfWork(self._engine) as uow:
             integration = self._require(uow.conn, actor, company_id)
-            if operator_id is not None:
-                self._change_operator(uow, integration, operator_id, now)
+            if new_operator is not None:
+                self._change_operator(uow, integration, new_operator, now)
+                _store_zones_or_error(uow.conn, integration.id, remote, error, now)
             if vehicle_state_style is not None:
                 uow.conn.execute(
                     update(integrations)
@@ -369,20 +366,32 @@ class Integrations:
         assert found is not None  # noqa: S101 - exists
         return found
 
-    def _change_operator(
-        self, uow: UnitOfWork, integration: Integration, operator_id: str, now: datetime
-    ) -> None:
+    @staticmethod
+    def _new_operator(integration: Integration, operator_id: str) -> str | None:
+        """The normalised new Operator ID, or None when it is the current one."""
         try:
             operator = normalize_operator_id(operator_id)
         except ValueError as exc:
             raise DomainValidationError.single("operator_id", str(exc)) from None
         if operator == integration.operator_id:
-            return
+            return None
         if integration.state in {LIVE, PAUSED}:
             raise Conflict("the Operator ID of an integration that has gone live cannot change")
+        return operator
+
+    def _change_operator(
+        self, uow: UnitOfWork, integration: Integration, operator: str, now: datetime
+    ) -> None:
+        mapped = uow.conn.execute(
+            select(zone_mappings.c.location_id).where(
+                zone_mappings.c.integration_id == integration.id
+            )
+        ).scalars().all()
         uow.conn.execute(
             delete(zone_mappings).where(zone_mappings.c.integration_id == integration.id)
         )
+        for location_id in mapped:  # their rights name the old operator's zones
+            self._planner.mapping_changed(uow, integration.company_id, location_id, now)
         uow.conn.execute(delete(zones).where(zones.c.integration_id == integration.id))
         uow.conn.execute(
             update(integrations)
@@ -552,6 +561,33 @@ def _set_state(conn: Connection, integration_id: int, state: str, now: datetime)
         update(integrations)
         .where(integrations.c.id == integration_id)
         .values(state=state, state_changed_at=now, updated_at=now)
+    )
+
+
+def _check_patch(actor: Actor, state: str | None, vehicle_state_style: str | None) -> None:
+    if not actor.is_staff:
+        raise Forbidden("only a staff API key may change an integration")
+    if state is not None and state not in {LIVE, PAUSED}:
+        raise DomainValidationError.single("state", "must be live or paused")
+    if vehicle_state_style is not None and vehicle_state_style not in {"code", "iso"}:
+        raise DomainValidationError.single("vehicle_state_style", "must be code or iso")
+
+
+def _store_zones_or_error(
+    conn: Connection,
+    integration_id: int,
+    remote: list[RemoteZone] | None,
+    error: str | None,
+    now: datetime,
+) -> None:
+    """Store a fresh zone list, or record why there is none (zones already known stay)."""
+    if remote is not None:
+        _store_zones(conn, integration_id, remote, now)
+        return
+    conn.execute(
+        update(integrations)
+        .where(integrations.c.id == integration_id)
+        .values(zones_error=error, updated_at=now)
     )
 
 
