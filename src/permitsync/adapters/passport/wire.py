@@ -5,6 +5,7 @@ Each ``A-n`` of ``passport-api.md`` that shapes what we send is one constant her
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,12 +45,14 @@ LEGACY_OPERATOR_ID_MESSAGE = "Passport needs the UUID form of the Operator ID"
 _CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_operator_id(value: str) -> str:
     """Return the Operator ID as Passport wants it: a UUID, lowercase.
 
     Accept the UUID in any case (surrounding whitespace is dropped). Raise ``ValueError``
     saying "Passport needs the UUID form of the Operator ID" for a legacy integer id, and a
-    ValueError naming the expected form for anything else.
+    ValueError naming the expected form for anything else. Cached: every event of an
+    integration carries the same id (errors are not cached).
     """
     text = value.strip()
     if text.isdecimal():
@@ -70,18 +73,24 @@ def format_time(moment: datetime) -> str:
 
     Microseconds are truncated to milliseconds. Raise ``ValueError`` for a naive time.
     """
-    utc = _wire_precision(moment)
-    return (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T"
-        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
-    )
+    utc = _in_utc(moment)
+    # isoformat (C code, four-digit years, milliseconds truncated, not rounded) is several
+    # times cheaper than formatting six fields; the sync engine formats three times per event.
+    return utc.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """Return the aware ``moment`` in UTC; ``ValueError`` for a naive time."""
+    if moment.tzinfo is UTC:  # what the database layer returns: nothing to convert
+        return moment
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"time {moment.isoformat()} has no time zone; Passport needs UTC")
+    return moment.astimezone(UTC)
 
 
 def _wire_precision(moment: datetime) -> datetime:
     """Return the aware ``moment`` in UTC, truncated to what the wire carries (milliseconds)."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"time {moment.isoformat()} has no time zone; Passport needs UTC")
-    utc = moment.astimezone(UTC)
+    utc = _in_utc(moment)
     return utc.replace(microsecond=utc.microsecond - utc.microsecond % 1000)
 
 
