@@ -13,11 +13,9 @@ import socket
 import threading
 import time
 import uuid
-import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -52,30 +50,6 @@ class EventSender(Protocol):
     def send_events(self, event_type: Any, items: Sequence[dict[str, Any]]) -> list[ItemOutcome]:  # noqa: ANN401
         """Send one batch of one event type."""
         ...
-
-
-#: One lock per SQLite engine, shared by every worker of the process (see ``_writer_lock``).
-_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
-_SQLITE_WRITERS_GUARD = threading.Lock()
-
-
-def _writer_lock(engine: Engine) -> AbstractContextManager[Any]:
-    """What a worker holds around each of its write transactions.
-
-    SQLite has one writer at a time, and a connection that finds the write lock taken waits in
-    SQLite's busy handler, which polls with sleeps that grow to 100 ms: with several sending
-    threads the lock was often free while they slept (a third of the sending threads' time in
-    ``BEGIN IMMEDIATE`` in profiles). Queueing this process's writers on a Python lock hands
-    the database over as soon as the previous transaction ends. Writers of other processes
-    still meet the busy timeout as before. PostgreSQL locks rows, so its writers run freely.
-    """
-    if engine.dialect.name != "sqlite":
-        return nullcontext()
-    with _SQLITE_WRITERS_GUARD:
-        lock = _SQLITE_WRITERS.get(engine)
-        if lock is None:
-            lock = _SQLITE_WRITERS[engine] = threading.Lock()
-    return lock
 
 
 def worker_id() -> str:
@@ -116,7 +90,6 @@ class Worker:
             max_workers=self.settings.concurrency, thread_name_prefix="sync-send"
         )
         self._last_housekeeping: datetime | None = None
-        self._writing = _writer_lock(engine)
 
     # -- one step --------------------------------------------------------------------------
 
@@ -125,7 +98,7 @@ class Worker:
         handled (0 when nothing was due)."""
         now = self.clock()
         lease = timedelta(seconds=self.settings.lease_s)
-        with self._writing, UnitOfWork(self.engine) as uow:
+        with UnitOfWork(self.engine) as uow:
             sending, probing = store.open_gates(uow.conn, now=now, policy=self.settings.breaker)
             claimed = store.claim(
                 uow.conn,
@@ -157,8 +130,7 @@ class Worker:
         ]
         list(self._pool.map(lambda job: self._send_batch(*job), jobs))
         if self.request_log is not None:
-            with self._writing:
-                self.request_log.flush()
+            self.request_log.flush()
         return len(claimed)
 
     def _send_batch(self, integration_id: int, kind: Kind, batch: Sequence[store.Claimed]) -> None:
@@ -196,7 +168,7 @@ class Worker:
     def _pace(self, integration_id: int) -> None:
         """Wait for this request's slot of the integration's shared rate (A-13)."""
         now = self.clock()
-        with self._writing, UnitOfWork(self.engine) as uow:
+        with UnitOfWork(self.engine) as uow:
             go_at = store.reserve_slot(
                 uow.conn, integration_id=integration_id, now=now, rate=self.settings.rate
             )
@@ -233,7 +205,7 @@ class Worker:
         now = self.clock()
         by_session = {a.session_id: a for a in answers}
         done: list[tuple[store.Claimed, dict[str, Any]]] = []
-        with self._writing, UnitOfWork(self.engine) as uow:
+        with UnitOfWork(self.engine) as uow:
             for right in sent:
                 answer = by_session.get(right.session_id)
                 if answer is not None and answer.accepted:
@@ -284,7 +256,7 @@ class Worker:
             )
             for right in sent
         ]
-        with self._writing, UnitOfWork(self.engine) as uow:
+        with UnitOfWork(self.engine) as uow:
             store.postpone(uow.conn, owner=self.owner, delays=delays, outcome=f"retrying: {exc}")
             breaker = store.request_failed(
                 uow.conn,
@@ -308,7 +280,7 @@ class Worker:
         if not invalid:
             return
         now = self.clock()
-        with self._writing, UnitOfWork(self.engine) as uow:
+        with UnitOfWork(self.engine) as uow:
             for right, message in invalid:
                 problem = {"type": "permitsync:error:invalid_event", "title": message}
                 store.park(
@@ -329,7 +301,7 @@ class Worker:
         if self._last_housekeeping and now - self._last_housekeeping < interval:
             return
         self._last_housekeeping = now
-        with self._writing, UnitOfWork(self.engine) as uow:
+        with UnitOfWork(self.engine) as uow:
             self.planner.refresh_horizons(uow, now)
             uow.commit()
         if self.request_log is not None:
