@@ -44,7 +44,12 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json") -> None:
         scrub_secrets,
     ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Below the level, a call costs one check: per-right debug lines stay cheap.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         # Not cached: a process that reconfigures logging (tests, the demo) must see it.

@@ -3,6 +3,7 @@ transition reaches Passport, coalesced, retried, parked and replayed."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from passport_sim.testing import SimServer
 from permitsync.adapters.db.schema import rights, sync_requests
 from permitsync.app import Container
 from permitsync.domain.errors import DomainValidationError
+from permitsync.log import configure_logging
 from permitsync.services.errors import Conflict
 from tests.support.scenario import (
     STAFF,
@@ -274,3 +276,21 @@ def test_operator_change_before_live_clears_mappings_and_their_rights(
                 c.integrations.patch(STAFF, "uni", operator_id=DEMO_OPERATOR_ID)
         finally:
             c.close()
+
+
+def test_logs_are_json_lines_naming_permit_and_session(
+    synced: Container, sim: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live_company(synced)
+    configure_logging(level="DEBUG", fmt="json")
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["LOG1"]))
+    drain(synced)
+    lines = [
+        json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    acked = [e for e in lines if e["event"] == "right acknowledged"]
+    pk = synced.registry.get_permit(STAFF, "uni", "p1").pk
+    (view,) = synced.integrations.enforcement(pk)
+    assert [(e["permit_pk"], e["session_id"]) for e in acked] == [(pk, view["session_id"])]
+    assert any(e["event"] == "batch recorded" and e["acknowledged"] == 1 for e in lines)
+    assert all("timestamp" in e and "level" in e for e in lines)

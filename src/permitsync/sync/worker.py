@@ -238,6 +238,20 @@ class Worker:
             for right, _ in done:
                 self.metrics.sent("accepted")
                 self.metrics.latency((now - right.changed_at).total_seconds())
+        log.info(
+            "batch recorded",
+            integration_id=integration_id,
+            event_type=sent[0].action.kind.value if sent else None,
+            items=len(sent),
+            acknowledged=len(done),
+        )
+        for right, _ in done:
+            log.debug(
+                "right acknowledged",
+                session_id=right.session_id,
+                permit_pk=right.permit_pk,
+                event_type=right.action.kind.value,
+            )
 
     def _record_failure(
         self,
