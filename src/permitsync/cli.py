@@ -30,11 +30,15 @@ def _settings() -> Settings:
     return settings
 
 
-def _container(*, migrate: bool = False) -> Container:
+def _container(*, migrate: bool | None = None) -> Container:
+    """The process's container; ``migrate`` None means "on SQLite only" (one process owns the
+    file, so it may bring its schema up to date; PostgreSQL is migrated by `permitsync
+    migrate`)."""
     from permitsync.adapters.db.migrate import upgrade  # noqa: PLC0415 - only commands that migrate
 
-    container = build_container(_settings())
-    if migrate:
+    settings = _settings()
+    container = build_container(settings)
+    if settings.is_sqlite if migrate is None else migrate:
         upgrade(container.engine)
     return container
 
@@ -57,8 +61,8 @@ def serve() -> None:
     """Run the REST API (and, on SQLite, apply migrations first)."""
     from permitsync.api.main import serve as serve_api  # noqa: PLC0415
 
-    settings = _settings()
-    container = _container(migrate=settings.is_sqlite)
+    container = _container()
+    settings = container.settings
     if settings.run_worker and container.passport is not None:
         container.start_workers()
     try:
@@ -87,7 +91,7 @@ def worker(
     import signal  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
-    container = _container()
+    container = _container(migrate=False)
     if container.passport is None:
         raise _fail("Passport is not configured: set PERMITSYNC_PASSPORT_CLIENT_ID and _SECRET")
     stopped = threading.Event()
@@ -107,7 +111,7 @@ def replay(
     """Send a company's parked rights again (workers pick them up)."""
     from permitsync.services.auth import Actor  # noqa: PLC0415
 
-    container = _container(migrate=_settings().is_sqlite)
+    container = _container()
     staff = Actor(key_name="cli", is_staff=True, company_id=None)
     try:
         count = container.integrations.replay(staff, company, permit_id=permit)
@@ -127,7 +131,7 @@ def reconcile(
 
     from permitsync.services.auth import Actor  # noqa: PLC0415
 
-    container = _container(migrate=_settings().is_sqlite)
+    container = _container()
     staff = Actor(key_name="cli", is_staff=True, company_id=None)
     try:
         result = container.integrations.reconcile(staff, company, container.reconciler())
@@ -179,7 +183,7 @@ def api_key_create(
 
     if staff == (company is not None):
         raise _fail("give exactly one of --staff or --company COMPANY_ID")
-    container = _container(migrate=_settings().is_sqlite)
+    container = _container()
     try:
         key = create_api_key(
             container.engine,
@@ -202,7 +206,7 @@ def api_key_revoke(name: Annotated[str, typer.Argument(help="The key's name")]) 
     """Revoke an API key by name."""
     from permitsync.services.auth import revoke_api_key  # noqa: PLC0415
 
-    container = _container(migrate=_settings().is_sqlite)
+    container = _container()
     try:
         revoke_api_key(container.engine, name=name, clock=container.clock)
     except ServiceError as exc:

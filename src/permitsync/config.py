@@ -5,7 +5,6 @@ A bad value is refused when :func:`load_settings` runs, with a message naming th
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -89,13 +88,6 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """True when the database is SQLite (one process, in-process wake-ups)."""
         return self.database_url.startswith("sqlite")
-
-    def sqlite_path(self) -> Path | None:
-        """The SQLite file, or None for PostgreSQL or an in-memory database."""
-        if not self.is_sqlite:
-            return None
-        rest = self.database_url.split(":///", 1)[-1]
-        return None if rest in {"", ":memory:"} else Path(rest)
 
 
 def load_settings(**overrides: object) -> Settings:

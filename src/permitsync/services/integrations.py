@@ -382,11 +382,15 @@ class Integrations:
     def _change_operator(
         self, uow: UnitOfWork, integration: Integration, operator: str, now: datetime
     ) -> None:
-        mapped = uow.conn.execute(
-            select(zone_mappings.c.location_id).where(
-                zone_mappings.c.integration_id == integration.id
+        mapped = (
+            uow.conn.execute(
+                select(zone_mappings.c.location_id).where(
+                    zone_mappings.c.integration_id == integration.id
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         uow.conn.execute(
             delete(zone_mappings).where(zone_mappings.c.integration_id == integration.id)
         )

@@ -16,17 +16,12 @@ from permitsync.domain.rights import Acked, Kind
 SESSION_NOT_FOUND = "session_not_found"
 
 
-def accepted(kind: Kind, end: datetime, now: datetime) -> dict[str, Any]:
-    """Passport applied the event: record what it now holds."""
+def accepted(kind: Kind, end: datetime) -> dict[str, Any]:
+    """Passport applied the event: what it now holds (``store.acknowledge`` clears the rest:
+    unconfirmed event, parking, problem, attempts)."""
     return {
         "acked": Acked.STOPPED.value if kind is Kind.STOPPED else Acked.OPEN.value,
         "acked_end": end,
-        "acked_at": now,
-        "unconfirmed_kind": None,
-        "unconfirmed_end": None,
-        "parked_version": None,
-        "problem": None,
-        "attempts": 0,
         "last_outcome": "accepted",
     }
 
@@ -35,7 +30,7 @@ def refused(kind: Kind, problem: dict[str, Any], now: datetime) -> tuple[str, di
     """Passport refused the item. Returns ``("ack" | "resend" | "park", values)``."""
     code = str(problem.get("type", "")).rsplit(":", 1)[-1]
     if code == SESSION_NOT_FOUND and kind is Kind.STOPPED:
-        values = accepted(kind, now, now)
+        values = accepted(kind, now)
         values["last_outcome"] = "nothing to stop (session_not_found)"
         return "ack", values
     if code == SESSION_NOT_FOUND and kind is Kind.EXTENDED:

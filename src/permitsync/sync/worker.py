@@ -209,9 +209,7 @@ class Worker:
             for right in sent:
                 answer = by_session.get(right.session_id)
                 if answer is not None and answer.accepted:
-                    done.append(
-                        (right, outcomes.accepted(right.action.kind, right.action.end, now))
-                    )
+                    done.append((right, outcomes.accepted(right.action.kind, right.action.end)))
                     continue
                 problem = whole_problem or (
                     _problem_of(answer) if answer is not None else _missing_answer()

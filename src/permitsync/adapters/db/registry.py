@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, delete, exists, insert, or_, select, update
 
 from permitsync.adapters.db.schema import (
     companies,
@@ -389,13 +389,3 @@ def list_versions(conn: Connection, permit_pk: int) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
-
-
-def count_permits(conn: Connection, company_id: str) -> int:
-    return int(
-        conn.execute(
-            select(func.count())
-            .select_from(permits)
-            .where(and_(permits.c.company_id == company_id)),
-        ).scalar_one(),
-    )
