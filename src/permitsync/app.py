@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import Engine
 
+from permitsync.adapters.db import integrations as integration_db
 from permitsync.adapters.db.engine import create_db_engine
 from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.adapters.passport.client import PassportClient
 from permitsync.config import Settings
-from permitsync.services.integrations import Integrations, breaker_states, status_counts
+from permitsync.services.integrations import Integrations
 from permitsync.services.registry import Registry
-from permitsync.sync.breaker import BreakerPolicy
+from permitsync.sync.breaker import BreakerPolicy, BreakerState
 from permitsync.sync.metrics import SyncMetrics
 from permitsync.sync.planner import RightsPlanner
 from permitsync.sync.ratelimit import RateLimit
@@ -169,10 +170,10 @@ def build_container(
 
     def refresh_queue(m: SyncMetrics) -> None:
         with UnitOfWork(engine, readonly=True) as uow:
-            for status, count in status_counts(uow.conn)[0].items():
-                m.queue.labels(status=status).set(count)
-            for company_id, breaker in breaker_states(uow.conn).items():
-                m.breaker.labels(company=company_id).set(0 if breaker == "closed" else 1)
+            for status, count in integration_db.status_counts(uow.conn).by_status().items():
+                m.queue.labels(status=status.value).set(count)
+            for company_id, breaker in integration_db.breaker_states(uow.conn).items():
+                m.breaker.labels(company=company_id).set(breaker != BreakerState.CLOSED)
 
     metrics.refreshers.append(refresh_queue)
     return Container(

@@ -111,7 +111,7 @@ def test_paused_integration_queues_and_resumes(synced: Container, sim: Any) -> N
     # Pausing stops nothing, and the new permit waits.
     assert valid_plates(sim) == {("KEEP1", "LotA")}
     _, health = synced.integrations.get(STAFF, "uni")
-    assert health["pending"] == 1
+    assert health.pending == 1
     synced.integrations.patch(STAFF, "uni", state="live")
     drain(synced)
     assert valid_plates(sim) == {("KEEP1", "LotA"), ("LATER1", "LotA")}
@@ -162,7 +162,7 @@ def test_refused_rights_are_parked_and_replayed(synced: Container, sim: Any) -> 
     assert right["status"] == "parked"
     assert right["problem_type"]
     _, health = synced.integrations.get(STAFF, "uni")
-    assert (health["parked"], health["pending"], health["synced"]) == (1, 0, 1)
+    assert (health.parked, health.pending, health.synced) == (1, 0, 1)
     assert valid_plates(sim) == {("FINE1", "LotA")}
     assert drain(synced) == 0  # parked stays parked
     # Staff switch the integration to ISO 3166-2 states and replay.
@@ -268,7 +268,7 @@ def test_operator_change_before_live_clears_mappings_and_their_rights(
             changed = c.integrations.patch(STAFF, "uni", operator_id=second.upper())
             assert (changed.operator_id, changed.state) == (second, "mapping")
             assert c.integrations.mappings(STAFF, "uni") == {}
-            assert [z["number"] for z in c.integrations.list_zones(STAFF, "uni")] == ["C1"]
+            assert [z.number for z in c.integrations.list_zones(STAFF, "uni")] == ["C1"]
             pk = c.registry.get_permit(STAFF, "uni", "p1").pk
             assert {r["desired"] for r in c.integrations.enforcement(pk)} == {"absent"}
             c.integrations.patch(STAFF, "uni", state="live")

@@ -52,7 +52,7 @@ def test_breaker_opens_pauses_one_integration_and_closes_after_a_probe(
         state, failures = breaker_of(synced)
         assert (state, failures) == ("open", threshold)
         _, health = synced.integrations.get(STAFF, "uni")
-        assert health["breaker"] == "open"
+        assert health.breaker == "open"
         open_text = synced.metrics.render().decode()
         assert 'permitsync_breaker_open{company="uni"} 1.0' in open_text
         # While open, nothing of that integration is claimed, even when due...

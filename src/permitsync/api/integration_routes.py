@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from permitsync.api.deps import ActorDep, CompanyId, ContainerDep, LocationId
 from permitsync.api.schemas import ID_PATTERN, _In
-from permitsync.services.integrations import Integration
+from permitsync.domain.lifecycle import SET_BY_STAFF
 
 router = APIRouter(prefix="/api/v1/companies/{company_id}", tags=["integration"])
 BASE = "/integrations/passport"
@@ -21,12 +21,38 @@ class IntegrationIn(_In):
 
 
 class IntegrationPatch(_In):
-    state: Literal["live", "paused"] | None = None
+    state: Annotated[
+        str | None,
+        Field(max_length=32, description=" or ".join(sorted(SET_BY_STAFF)) + " (staff)"),
+    ] = None
     operator_id: Annotated[str | None, Field(min_length=1, max_length=64)] = None
     vehicle_state_style: Literal["code", "iso"] | None = None
 
 
+class LastErrorOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    status: int | None
+    error: str
+
+
+class SyncHealthOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    synced: int
+    pending: int
+    parked: int
+    oldest_pending_seconds: float
+    last_success_at: datetime | None
+    last_error: LastErrorOut | None
+    breaker: str
+    breaker_changed_at: datetime
+
+
 class IntegrationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     company_id: str
     provider: str = "passport"
@@ -39,27 +65,12 @@ class IntegrationOut(BaseModel):
     zones_error: str | None
     created_at: datetime
     updated_at: datetime
-    sync: dict[str, Any] | None = None
-
-    @classmethod
-    def of(cls, row: Integration, sync: dict[str, Any] | None = None) -> IntegrationOut:
-        return cls(
-            id=row.id,
-            company_id=row.company_id,
-            name=row.name,
-            operator_id=row.operator_id,
-            state=row.state,
-            state_changed_at=row.state_changed_at,
-            vehicle_state_style=row.vehicle_state_style,
-            zones_synced_at=row.zones_synced_at,
-            zones_error=row.zones_error,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            sync=sync,
-        )
+    sync: SyncHealthOut | None = None
 
 
 class ZoneOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     number: str
     name: str
@@ -77,7 +88,9 @@ class ReplayIn(_In):
 
 def _out(c: ContainerDep, actor: ActorDep, company_id: str) -> IntegrationOut:
     integration, health = c.integrations.get(actor, company_id)
-    return IntegrationOut.of(integration, health)
+    out = IntegrationOut.model_validate(integration)
+    out.sync = SyncHealthOut.model_validate(health)
+    return out
 
 
 @router.put(BASE, response_model=IntegrationOut)
@@ -117,13 +130,13 @@ def patch_integration(
 def refresh_zones(company_id: CompanyId, actor: ActorDep, c: ContainerDep) -> list[ZoneOut]:
     """Pull the zone list from Passport again."""
     c.integrations.refresh_zones(actor, company_id)
-    return [ZoneOut(**z) for z in c.integrations.list_zones(actor, company_id)]
+    return [ZoneOut.model_validate(z) for z in c.integrations.list_zones(actor, company_id)]
 
 
 @router.get(BASE + "/zones", response_model=list[ZoneOut])
 def list_zones(company_id: CompanyId, actor: ActorDep, c: ContainerDep) -> list[ZoneOut]:
     """The synced zones."""
-    return [ZoneOut(**z) for z in c.integrations.list_zones(actor, company_id)]
+    return [ZoneOut.model_validate(z) for z in c.integrations.list_zones(actor, company_id)]
 
 
 @router.post(BASE + "/replay")

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, insert, select, text, update
 
 from permitsync.adapters.db import registry as repo
+from permitsync.adapters.db.integrations import PROVIDER
 from permitsync.adapters.db.schema import integrations, permit_locations, rights, zone_mappings
 from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.domain.rights import (
@@ -28,7 +29,7 @@ from permitsync.domain.rights import (
 
 #: The PostgreSQL channel workers LISTEN on.
 NOTIFY_CHANNEL = "permitsync_rights"
-PROVIDER = "passport"
+
 #: Permits re-derived per query.
 REPLAN_CHUNK = 500
 

@@ -26,6 +26,7 @@ from permitsync.adapters.passport.remote import RemoteRight
 from permitsync.adapters.passport.wire import format_time
 from permitsync.domain.rights import Acked
 from permitsync.sync.request_log import RequestLog, for_integration
+from permitsync.sync.store import SENDING_STATES
 
 log = structlog.get_logger(__name__)
 JOB_NAME = "reconcile"
@@ -155,7 +156,9 @@ class Reconciler:
                 .values(owner=owner, lease_until=now + JOB_LEASE)
             ).rowcount
             ids = (
-                uow.conn.execute(select(integrations.c.id).where(integrations.c.state == "live"))
+                uow.conn.execute(
+                    select(integrations.c.id).where(integrations.c.state.in_(SENDING_STATES))
+                )
                 .scalars()
                 .all()
             )

@@ -12,11 +12,13 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, case, or_, select, update
 
 from permitsync.adapters.db.schema import integrations, rights
+from permitsync.domain.lifecycle import SENDING
 from permitsync.domain.rights import Acked, Action, Kind, RightState, completes, decide
 from permitsync.sync.breaker import BreakerPolicy, BreakerState, Gate
 from permitsync.sync.ratelimit import RateLimit
 
-LIVE = "live"
+#: The lifecycle states whose rights are sent.
+SENDING_STATES = sorted(state.value for state in SENDING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,7 @@ def open_gates(
             integrations.c.breaker,
             integrations.c.breaker_changed_at,
         ).where(
-            integrations.c.state == LIVE,
+            integrations.c.state.in_(SENDING_STATES),
             or_(integrations.c.not_before.is_(None), integrations.c.not_before <= now),
         )
     ).all()
@@ -149,7 +151,7 @@ def claim(
         .where(
             rights.c.due_at <= now,
             or_(rights.c.lease_until.is_(None), rights.c.lease_until < now),
-            integrations.c.state == LIVE,
+            integrations.c.state.in_(SENDING_STATES),
             or_(integrations.c.not_before.is_(None), integrations.c.not_before <= now),
         )
         .order_by(rights.c.due_at)

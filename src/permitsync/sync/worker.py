@@ -34,6 +34,7 @@ from permitsync.adapters.passport.wire import (
 from permitsync.domain.regions import format_state, resolve_region
 from permitsync.domain.rights import Kind, batches
 from permitsync.sync import outcomes, store
+from permitsync.sync.breaker import BreakerState
 from permitsync.sync.metrics import SyncMetrics
 from permitsync.sync.planner import RightsPlanner
 from permitsync.sync.reconcile import Reconciler
@@ -279,7 +280,7 @@ class Worker:
                 error=str(exc),
             )
             uow.commit()
-        if breaker != "closed":
+        if breaker is not BreakerState.CLOSED:
             log.warning(
                 "circuit breaker not closed", integration_id=integration_id, breaker=breaker
             )

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from permitsync.adapters.db import integrations as integration_db
 from permitsync.adapters.db.migrate import upgrade
 from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.adapters.passport.client import PassportClient
@@ -21,8 +22,8 @@ from permitsync.adapters.passport.wire import SessionEvent, event_item
 from permitsync.app import Container, build_container
 from permitsync.config import Settings
 from permitsync.domain.permits import PermitInput, VehicleInput
+from permitsync.domain.records import SyncHealth
 from permitsync.services.auth import Actor
-from permitsync.services.integrations import sync_health
 from permitsync.sync.metrics import SyncMetrics
 from permitsync.tools.simproc import (
     DEMO_CLIENT_ID,
@@ -88,15 +89,15 @@ def _permit(plate: str, valid_to: datetime) -> PermitInput:
     )
 
 
-def _health(c: Container, integration_id: int) -> dict[str, Any]:
+def _health(c: Container, integration_id: int) -> SyncHealth:
     with UnitOfWork(c.engine, readonly=True) as uow:
-        return sync_health(uow.conn, integration_id, c.clock())
+        return integration_db.sync_health(uow.conn, integration_id, c.clock())
 
 
 def _wait_drained(c: Container, integration_id: int, *, timeout_s: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
-        if _health(c, integration_id)["pending"] == 0:
+        if _health(c, integration_id).pending == 0:
             return time.monotonic() - started
         time.sleep(0.05)
     raise RuntimeError(f"queue did not drain within {timeout_s} s")

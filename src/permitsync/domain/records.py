@@ -1,0 +1,80 @@
+"""Records the services hand to the entry points (API, CLI, tools, dashboard): an integration
+as stored, and the read models of its sync health. Plain frozen dataclasses, so ``api/`` and
+``services/`` share them without either importing the database adapter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from permitsync.domain.lifecycle import IntegrationState
+
+
+class RightStatus(StrEnum):
+    """Where a right stands with Passport (the rule is ``adapters.db.status.status_of``)."""
+
+    SYNCED = "synced"  # Passport acknowledged the desired version
+    PENDING = "pending"  # on its way (or backing off)
+    PARKED = "parked"  # refused at the desired version; waits for a replay or a change
+
+
+@dataclass(frozen=True, slots=True)
+class Integration:
+    """A company's Passport integration."""
+
+    id: int
+    company_id: str
+    name: str
+    operator_id: str
+    state: IntegrationState
+    state_changed_at: datetime
+    vehicle_state_style: str
+    zones_synced_at: datetime | None
+    zones_error: str | None
+    breaker: str
+    breaker_changed_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCounts:
+    """Rights by :class:`RightStatus`, and when the oldest pending one changed."""
+
+    synced: int
+    pending: int
+    parked: int
+    oldest_pending_changed_at: datetime | None
+
+    def by_status(self) -> dict[RightStatus, int]:
+        """The three counts keyed by status (for metrics)."""
+        return {
+            RightStatus.SYNCED: self.synced,
+            RightStatus.PENDING: self.pending,
+            RightStatus.PARKED: self.parked,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LastError:
+    """The latest failed request to Passport: when, its HTTP status (none for a network
+    error), and its problem type or error."""
+
+    at: datetime
+    status: int | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncHealth:
+    """How an integration's sync is doing."""
+
+    synced: int
+    pending: int
+    parked: int
+    oldest_pending_seconds: float
+    last_success_at: datetime | None
+    last_error: LastError | None
+    breaker: str
+    breaker_changed_at: datetime
