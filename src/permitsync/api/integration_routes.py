@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from permitsync.api.deps import ActorDep, CompanyId, ContainerDep, LocationId
 from permitsync.api.schemas import ID_PATTERN, _In
 from permitsync.domain.lifecycle import SET_BY_STAFF
+from permitsync.domain.regions import StateStyle
 
 router = APIRouter(prefix="/api/v1/companies/{company_id}", tags=["integration"])
 BASE = "/integrations/passport"
@@ -26,7 +27,7 @@ class IntegrationPatch(_In):
         Field(max_length=32, description=" or ".join(sorted(SET_BY_STAFF)) + " (staff)"),
     ] = None
     operator_id: Annotated[str | None, Field(min_length=1, max_length=64)] = None
-    vehicle_state_style: Literal["code", "iso"] | None = None
+    vehicle_state_style: StateStyle | None = None
 
 
 class LastErrorOut(BaseModel):

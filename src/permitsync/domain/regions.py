@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal, get_args
 
 __all__ = ["REGIONS", "Region", "format_state", "resolve_region"]
 
@@ -304,7 +304,15 @@ def resolve_region(state: str, country: str | None = None) -> Region:
     return candidates[0]
 
 
-def format_state(region: Region, style: Literal["code", "iso"]) -> str:
+#: A-12: how ``vehicle_state`` is sent, per integration: ``NC`` ("code") or ``US-NC`` ("iso").
+StateStyle = Literal["code", "iso"]
+#: Every style, for validating input.
+STATE_STYLES: Final[tuple[str, ...]] = get_args(StateStyle)
+#: A-12: the style of a new integration.
+DEFAULT_STATE_STYLE: Final[StateStyle] = "code"
+
+
+def format_state(region: Region, style: StateStyle) -> str:
     """Passport's ``vehicle_state`` (A-12): ``NC`` for style "code", ``US-NC`` for "iso"."""
     if style == "code":
         return region.code

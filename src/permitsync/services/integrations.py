@@ -33,6 +33,7 @@ from permitsync.domain.lifecycle import (
 )
 from permitsync.domain.naming import integration_name
 from permitsync.domain.records import Integration, SyncHealth
+from permitsync.domain.regions import STATE_STYLES
 from permitsync.domain.zones import Zone, match_zone
 from permitsync.services.auth import Actor
 from permitsync.services.errors import Conflict, Forbidden, NotFound
@@ -41,9 +42,6 @@ from permitsync.sync.breaker import BreakerState
 from permitsync.sync.planner import RightsPlanner
 from permitsync.sync.reconcile import Reconciler, ReconcileResult
 from permitsync.sync.request_log import RequestLog, for_integration
-
-#: How vehicle states may be sent (contract A-12).
-VEHICLE_STATE_STYLES = frozenset({"code", "iso"})
 
 
 class ZoneSource(Protocol):
@@ -377,7 +375,7 @@ def _check_patch(
         if state not in allowed:
             raise DomainValidationError.single("state", f"must be {' or '.join(allowed)}")
         wanted = IntegrationState(state)
-    if vehicle_state_style is not None and vehicle_state_style not in VEHICLE_STATE_STYLES:
+    if vehicle_state_style is not None and vehicle_state_style not in STATE_STYLES:
         raise DomainValidationError.single("vehicle_state_style", "must be code or iso")
     return wanted
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from permitsync.adapters.passport.wire import DEFAULT_CURRENCY
 from permitsync.domain.rights import DEFAULT_OPEN_ENDED_HORIZON
 from permitsync.sync.breaker import BreakerPolicy
 from permitsync.sync.policy import RetryPolicy
@@ -30,7 +31,7 @@ class SyncSettings:
     #: How often a worker does housekeeping (horizon refresh, log pruning).
     housekeeping_interval_s: float = 60.0
     #: A-6: the currency of the all-zero permit fees.
-    currency: str = "USD"
+    currency: str = DEFAULT_CURRENCY
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     #: A-13: requests per second per integration, shared by every worker.

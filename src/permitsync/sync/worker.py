@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import structlog
 from sqlalchemy import Engine
@@ -31,7 +31,12 @@ from permitsync.adapters.passport.wire import (
     SessionEvent,
     event_item,
 )
-from permitsync.domain.regions import format_state, resolve_region
+from permitsync.domain.regions import (
+    DEFAULT_STATE_STYLE,
+    StateStyle,
+    format_state,
+    resolve_region,
+)
 from permitsync.domain.rights import Kind, batches
 from permitsync.sync import outcomes, store
 from permitsync.sync.breaker import BreakerState
@@ -180,8 +185,9 @@ class Worker:
 
     def _event(self, right: store.Claimed, now: datetime) -> SessionEvent:
         state = right.state
-        if right.state_style == "iso":
-            state = format_state(resolve_region(right.state, right.country), "iso")
+        if right.state_style != DEFAULT_STATE_STYLE:
+            region = resolve_region(right.state, right.country)
+            state = format_state(region, cast("StateStyle", right.state_style))
         return SessionEvent(
             type=right.action.kind.value,
             session_id=right.session_id,

@@ -21,6 +21,7 @@ from permitsync.adapters.db.schema import (
 from permitsync.adapters.db.status import IS_PARKED, IS_PENDING, IS_SYNCED, status_of
 from permitsync.domain.lifecycle import IntegrationState
 from permitsync.domain.records import Integration, LastError, StatusCounts, SyncHealth
+from permitsync.domain.regions import DEFAULT_STATE_STYLE
 from permitsync.domain.zones import Zone
 
 #: The one provider an integration is for today (the ``provider`` column).
@@ -67,7 +68,7 @@ def insert_integration(
             operator_id=operator_id,
             state=state.value,
             state_changed_at=now,
-            vehicle_state_style="code",
+            vehicle_state_style=DEFAULT_STATE_STYLE,
             zones_error=zones_error,
             breaker=breaker,
             breaker_changed_at=now,

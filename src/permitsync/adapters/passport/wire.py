@@ -1,6 +1,7 @@
 """The Passport wire format of parking-session events: pure functions, no HTTP.
 
-Each ``A-n`` of ``passport-api.md`` that shapes what we send is one constant here.
+Each ``A-n`` (assumption n of ``docs/passport-contract.md``) that shapes what we send is one
+constant here.
 """
 
 from __future__ import annotations
