@@ -5,11 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
-from permitsync.adapters.db.migrate import current_revision, head_revision
 from permitsync.api.deps import ContainerDep
+from permitsync.services.health import readiness
 
 router = APIRouter(tags=["health"])
 
@@ -29,19 +27,6 @@ def metrics(c: ContainerDep) -> Response:
 @router.get("/readyz")
 def readyz(c: ContainerDep) -> JSONResponse:
     """The database answers and its schema is at the code's migration head."""
-    try:
-        with c.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        current = current_revision(c.engine)
-    except SQLAlchemyError as exc:
-        return JSONResponse(
-            {"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"},
-            status_code=503,
-        )
-    head = head_revision(c.engine)
-    if current != head:
-        return JSONResponse(
-            {"status": "unavailable", "database": "ok", "migrations": f"at {current}, need {head}"},
-            status_code=503,
-        )
-    return JSONResponse({"status": "ok", "database": "ok", "migrations": current})
+    ready = readiness(c.engine)
+    status = "ok" if ready.ready else "unavailable"
+    return JSONResponse({"status": status, **ready.checks}, status_code=200 if ready.ready else 503)

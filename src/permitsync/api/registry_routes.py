@@ -10,7 +10,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from permitsync.adapters.db.registry import PermitRow
 from permitsync.api.deps import ActorDep, CompanyId, ContainerDep, LocationId, PermitId
 from permitsync.api.schemas import (
     CompanyIn,
@@ -26,6 +25,7 @@ from permitsync.app import Container
 from permitsync.domain.errors import DomainValidationError
 from permitsync.domain.permits import PermitInput, VehicleInput
 from permitsync.domain.plates import normalize_plate
+from permitsync.domain.records import PermitRow
 from permitsync.services.registry import MAX_PAGE
 
 router = APIRouter(prefix="/api/v1")

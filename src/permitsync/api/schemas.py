@@ -7,9 +7,9 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from permitsync.adapters.db.registry import CompanyRow, LocationRow, PermitRow
 from permitsync.domain.naming import integration_name
 from permitsync.domain.permits import effective_status
+from permitsync.domain.records import CompanyRow, LocationRow, PermitRow
 
 ID_PATTERN = r"^[A-Za-z0-9._~:-]{1,64}$"
 ExternalId = Annotated[str, Field(pattern=ID_PATTERN, description="Offstreet's identifier")]

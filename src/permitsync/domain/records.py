@@ -1,6 +1,7 @@
-"""Records the services hand to the entry points (API, CLI, tools, dashboard): an integration
-as stored, and the read models of its sync health. Plain frozen dataclasses, so ``api/`` and
-``services/`` share them without either importing the database adapter."""
+"""Records the services hand to the entry points (API, CLI, tools, dashboard): companies,
+locations, permits and integrations as stored, and the read models of sync health. Plain
+frozen dataclasses, so ``api/`` and ``services/`` share them without ``api/`` importing the
+database adapter that fills them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from permitsync.domain.lifecycle import IntegrationState
+from permitsync.domain.permits import PermitTerms
 
 
 class RightStatus(StrEnum):
@@ -17,6 +19,42 @@ class RightStatus(StrEnum):
     SYNCED = "synced"  # Passport acknowledged the desired version
     PENDING = "pending"  # on its way (or backing off)
     PARKED = "parked"  # refused at the desired version; waits for a replay or a change
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyRow:
+    """A company as stored."""
+
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LocationRow:
+    """A location of a company, with its IANA time zone."""
+
+    company_id: str
+    id: str
+    name: str
+    timezone: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PermitRow:
+    """A permit as stored: ``pk`` is ours, ``external_id`` Offstreet's; ``version`` counts its
+    changes."""
+
+    pk: int
+    company_id: str
+    external_id: str
+    terms: PermitTerms
+    version: int
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from permitsync.domain.lifecycle import (
     next_state,
 )
 from permitsync.domain.naming import integration_name
-from permitsync.domain.records import Integration, SyncHealth
+from permitsync.domain.records import CompanyRow, Integration, SyncHealth
 from permitsync.domain.regions import STATE_STYLES
 from permitsync.domain.zones import Zone, match_zone
 from permitsync.services.auth import Actor
@@ -73,7 +73,7 @@ class Integrations:
     # -- reading ---------------------------------------------------------------------------
 
     @staticmethod
-    def _company(conn: Connection, actor: Actor, company_id: str) -> repo.CompanyRow:
+    def _company(conn: Connection, actor: Actor, company_id: str) -> CompanyRow:
         company = repo.get_company(conn, company_id) if actor.can_reach(company_id) else None
         if company is None:
             raise NotFound(f"no company {company_id!r}")

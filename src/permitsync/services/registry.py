@@ -29,6 +29,7 @@ from permitsync.domain.permits import (
     changes_between,
     normalize_permit,
 )
+from permitsync.domain.records import CompanyRow, LocationRow, PermitRow
 from permitsync.domain.times import parse_timezone
 from permitsync.services.auth import Actor
 from permitsync.services.errors import Forbidden, NotFound
@@ -61,7 +62,7 @@ class _NoObserver:
 
 @dataclass(frozen=True, slots=True)
 class PermitPage:
-    permits: list[repo.PermitRow]
+    permits: list[PermitRow]
     next_cursor: str | None
 
 
@@ -100,7 +101,7 @@ class Registry:
 
     # -- companies ---------------------------------------------------------------------------
 
-    def put_company(self, actor: Actor, company_id: str, *, name: str) -> Written[repo.CompanyRow]:
+    def put_company(self, actor: Actor, company_id: str, *, name: str) -> Written[CompanyRow]:
         """Create or rename a company (staff only)."""
         if not actor.is_staff:
             raise Forbidden("only a staff API key may create or rename companies")
@@ -116,18 +117,18 @@ class Registry:
         assert company is not None  # noqa: S101 - just written
         return Written(company, created)
 
-    def get_company(self, actor: Actor, company_id: str) -> repo.CompanyRow:
+    def get_company(self, actor: Actor, company_id: str) -> CompanyRow:
         """One company the caller may see."""
         with UnitOfWork(self._engine, readonly=True) as uow:
             return self._company(uow, actor, company_id)
 
-    def list_companies(self, actor: Actor) -> list[repo.CompanyRow]:
+    def list_companies(self, actor: Actor) -> list[CompanyRow]:
         """Every company the caller may see."""
         with UnitOfWork(self._engine, readonly=True) as uow:
             return repo.list_companies(uow.conn, None if actor.is_staff else actor.company_id)
 
     @staticmethod
-    def _company(uow: UnitOfWork, actor: Actor, company_id: str) -> repo.CompanyRow:
+    def _company(uow: UnitOfWork, actor: Actor, company_id: str) -> CompanyRow:
         company = repo.get_company(uow.conn, company_id) if actor.can_reach(company_id) else None
         if company is None:
             raise NotFound(f"no company {company_id!r}")
@@ -143,7 +144,7 @@ class Registry:
         *,
         name: str,
         timezone: str,
-    ) -> Written[repo.LocationRow]:
+    ) -> Written[LocationRow]:
         """Create or update a location; its time zone must be a valid IANA name."""
         try:
             parse_timezone(timezone)
@@ -166,7 +167,7 @@ class Registry:
         assert location is not None  # noqa: S101 - just written
         return Written(location, created)
 
-    def get_location(self, actor: Actor, company_id: str, location_id: str) -> repo.LocationRow:
+    def get_location(self, actor: Actor, company_id: str, location_id: str) -> LocationRow:
         """One location of a company the caller may see."""
         with UnitOfWork(self._engine, readonly=True) as uow:
             self._company(uow, actor, company_id)
@@ -175,7 +176,7 @@ class Registry:
             raise NotFound(f"no location {location_id!r} in company {company_id!r}")
         return location
 
-    def list_locations(self, actor: Actor, company_id: str) -> list[repo.LocationRow]:
+    def list_locations(self, actor: Actor, company_id: str) -> list[LocationRow]:
         """Every location of the company."""
         with UnitOfWork(self._engine, readonly=True) as uow:
             self._company(uow, actor, company_id)
@@ -189,7 +190,7 @@ class Registry:
         company_id: str,
         permit_id: str,
         data: PermitInput,
-    ) -> Written[repo.PermitRow]:
+    ) -> Written[PermitRow]:
         """Create or replace a permit by Offstreet's id. The same content again changes nothing
         (same version); a change stores a new version with what changed and who changed it."""
         try:
@@ -205,7 +206,7 @@ class Registry:
         company_id: str,
         permit_id: str,
         data: PermitInput,
-    ) -> Written[repo.PermitRow]:
+    ) -> Written[PermitRow]:
         now = self._clock()
         with UnitOfWork(self._engine) as uow:
             self._company(uow, actor, company_id)
@@ -259,7 +260,7 @@ class Registry:
             uow.commit()
         return outcome
 
-    def cancel_permit(self, actor: Actor, company_id: str, permit_id: str) -> repo.PermitRow:
+    def cancel_permit(self, actor: Actor, company_id: str, permit_id: str) -> PermitRow:
         """Mark the permit cancelled (kept with its history); cancelling twice changes nothing."""
         now = self._clock()
         with UnitOfWork(self._engine) as uow:
@@ -284,12 +285,12 @@ class Registry:
         actor: Actor,
         company_id: str,
         permit_id: str,
-        current: repo.PermitRow | None,
+        current: PermitRow | None,
         terms: PermitTerms,
         now: datetime,
         *,
         observe: bool = True,
-    ) -> Written[repo.PermitRow]:
+    ) -> Written[PermitRow]:
         snapshot = terms.snapshot()
         old = current.terms.snapshot() if current else None
         if current is not None and old == snapshot:
@@ -311,7 +312,7 @@ class Registry:
         )
         if observe:
             self.observer.permits_changed(uow, [pk], now)
-        stored = repo.PermitRow(
+        stored = PermitRow(
             pk=pk,
             company_id=company_id,
             external_id=permit_id,
@@ -322,7 +323,7 @@ class Registry:
         )
         return Written(stored, created=current is None, changed=True)
 
-    def get_permit(self, actor: Actor, company_id: str, permit_id: str) -> repo.PermitRow:
+    def get_permit(self, actor: Actor, company_id: str, permit_id: str) -> PermitRow:
         """One permit of a company the caller may see."""
         with UnitOfWork(self._engine, readonly=True) as uow:
             self._company(uow, actor, company_id)

@@ -4,7 +4,6 @@ open connection (from a unit of work) and return plain rows or dataclasses."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,35 +18,7 @@ from permitsync.adapters.db.schema import (
     permits,
 )
 from permitsync.domain.permits import PermitStatus, PermitTerms, Vehicle
-
-
-@dataclass(frozen=True, slots=True)
-class CompanyRow:
-    id: str
-    name: str
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class LocationRow:
-    company_id: str
-    id: str
-    name: str
-    timezone: str
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PermitRow:
-    pk: int
-    company_id: str
-    external_id: str
-    terms: PermitTerms
-    version: int
-    created_at: datetime
-    updated_at: datetime
+from permitsync.domain.records import CompanyRow, LocationRow, PermitRow
 
 
 def get_company(conn: Connection, company_id: str) -> CompanyRow | None:
