@@ -1,19 +1,50 @@
-"""What a claimed right became after its request: the writes that acknowledge, park or delay it.
+"""What a claimed right became after its request: the verdict on Passport's answer for one
+item, and the column values that record it.
 
-Each function returns the column values for one ``rights`` row; the worker applies them with a
-guard on the version it claimed, so versions never go backwards.
+The verdict is a table (A-9, "client behaviour on item refusals"): an accepted item is
+acknowledged; a refusal is looked up by (event kind, problem code) in :data:`REFUSALS`; any
+refusal not there is permanent and parks the right. The worker applies the values with a guard
+on the version it claimed, so versions never go backwards.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Final
 
+from permitsync.adapters.passport.errors import SESSION_NOT_FOUND
 from permitsync.domain.rights import Acked, Kind
 
-#: The problem code that on a ``stopped`` means "nothing to stop" and on an ``extended`` means
-#: Passport lost the session (contract: client behaviour on item refusals).
-SESSION_NOT_FOUND = "session_not_found"
+
+class Verdict(StrEnum):
+    """What to do with a right after Passport answered for its item (the values are the
+    metrics' ``outcome`` labels)."""
+
+    ACKNOWLEDGE = "accepted"  # applied: Passport holds what was sent
+    DONE = "done"  # refused, but the goal is met (nothing to stop): recorded as acknowledged
+    RESEND_STARTED = "resend"  # Passport lost the session: start it again with the full state
+    PARK = "park"  # a permanent refusal: kept parked until a replay or a newer change
+
+
+#: (event kind, refusal code) → verdict; a refusal that is not here parks the right.
+REFUSALS: Final[dict[tuple[Kind, str], Verdict]] = {
+    (Kind.STOPPED, SESSION_NOT_FOUND): Verdict.DONE,
+    (Kind.EXTENDED, SESSION_NOT_FOUND): Verdict.RESEND_STARTED,
+}
+
+
+def problem_code(problem: dict[str, Any]) -> str:
+    """The problem's short code: the part of its ``type`` after the last colon."""
+    return str(problem.get("type", "")).rsplit(":", 1)[-1]
+
+
+def verdict(kind: Kind, problem: dict[str, Any] | None) -> Verdict:
+    """The verdict on an item of ``kind``: accepted when ``problem`` is None, else by the
+    table."""
+    if problem is None:
+        return Verdict.ACKNOWLEDGE
+    return REFUSALS.get((kind, problem_code(problem)), Verdict.PARK)
 
 
 def accepted(kind: Kind, end: datetime) -> dict[str, Any]:
@@ -26,16 +57,15 @@ def accepted(kind: Kind, end: datetime) -> dict[str, Any]:
     }
 
 
-def refused(kind: Kind, problem: dict[str, Any], now: datetime) -> tuple[str, dict[str, Any]]:
-    """Passport refused the item. Returns ``("ack" | "resend" | "park", values)``."""
-    code = str(problem.get("type", "")).rsplit(":", 1)[-1]
-    if code == SESSION_NOT_FOUND and kind is Kind.STOPPED:
+def refused(kind: Kind, problem: dict[str, Any], now: datetime) -> tuple[Verdict, dict[str, Any]]:
+    """Passport refused the item: its verdict and the values that record it."""
+    found = verdict(kind, problem)
+    if found is Verdict.DONE:
         values = accepted(kind, now)
-        values["last_outcome"] = "nothing to stop (session_not_found)"
-        return "ack", values
-    if code == SESSION_NOT_FOUND and kind is Kind.EXTENDED:
-        # Passport lost the session: start it again with the full current state.
-        return "resend", {
+        values["last_outcome"] = f"nothing to stop ({problem_code(problem)})"
+        return found, values
+    if found is Verdict.RESEND_STARTED:
+        return found, {
             "acked": Acked.NONE.value,
             "acked_end": None,
             "unconfirmed_kind": None,
@@ -45,9 +75,9 @@ def refused(kind: Kind, problem: dict[str, Any], now: datetime) -> tuple[str, di
         }
     parked: dict[str, Any] = {
         "problem": problem,
-        "last_outcome": f"refused: {code or 'unknown'}",
+        "last_outcome": f"refused: {problem_code(problem) or 'unknown'}",
     }
     if kind is not Kind.STOPPED:
         # A refused start or extension was not applied: nothing is unsure any more.
         parked.update(unconfirmed_kind=None, unconfirmed_end=None)
-    return "park", parked
+    return found, parked

@@ -23,7 +23,7 @@ from permitsync.adapters.db.schema import integrations, job_leases, reconciliati
 from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.adapters.passport.errors import PassportError
 from permitsync.adapters.passport.remote import RemoteRight
-from permitsync.adapters.passport.wire import format_time
+from permitsync.domain.reconciliation import Believed, Finding, Repair, Shown, classify
 from permitsync.domain.rights import Acked
 from permitsync.sync.request_log import RequestLog, for_integration
 from permitsync.sync.store import SENDING_STATES
@@ -179,10 +179,6 @@ class Reconciler:
         return results
 
 
-def _ms(moment: datetime | None) -> str | None:
-    return format_time(moment) if moment is not None else None
-
-
 def _repair(
     uow: UnitOfWork, integration_id: int, remote: Sequence[RemoteRight], now: datetime
 ) -> dict[str, int]:
@@ -203,37 +199,30 @@ def _repair(
         if not settled:
             continue  # on its way to Passport already
         held = by_ref.get(row.session_id)
-        if held is None and not (
-            row.acked == Acked.OPEN.value and row.start_time <= now < row.acked_end
-        ):
-            continue  # neither side holds it valid now
-        counts["checked"] += 1
-        believed_valid = (
-            row.desired_present
-            and row.acked == Acked.OPEN.value
-            and row.start_time <= now < row.acked_end
+        finding, repair = classify(
+            Believed(
+                desired_present=row.desired_present,
+                acked=Acked(row.acked),
+                start=row.start_time,
+                acked_end=row.acked_end,
+                zone_id=row.zone_id,
+                plate=row.plate,
+            ),
+            Shown(held.zone_id, held.plate, held.start, held.end) if held else None,
+            now,
         )
-        values: dict[str, Any] | None = None
-        if believed_valid and held is None:
-            counts["missing"] += 1
-            values = {"acked": Acked.NONE.value, "acked_end": None}
-        elif held is not None and not row.desired_present:
-            counts["unexpected"] += 1
-            values = {"acked": Acked.OPEN.value, "acked_end": held.end}
-        elif held is not None and _differs(row, held):
-            counts["different"] += 1
-            same_session = (held.zone_id, held.plate, _ms(held.start)) == (
-                row.zone_id,
-                row.plate,
-                _ms(row.start_time),
-            )
-            values = (
-                {"acked": Acked.OPEN.value, "acked_end": held.end}
-                if same_session
-                else {"acked": Acked.NONE.value, "acked_end": None}
-            )
-        if values is None:
+        if finding is Finding.NOT_CHECKED:
             continue
+        counts["checked"] += 1
+        if repair is Repair.NONE:
+            continue
+        counts[finding.value] += 1
+        # What we now believe Passport holds: nothing (restart), or the session it shows.
+        values: dict[str, Any] = (
+            {"acked": Acked.OPEN.value, "acked_end": held.end}
+            if repair is Repair.FROM_PASSPORT and held is not None
+            else {"acked": Acked.NONE.value, "acked_end": None}
+        )
         conn.execute(
             update(rights)
             .where(rights.c.id == row.id)
@@ -249,12 +238,3 @@ def _repair(
         )
         counts["repaired"] += 1
     return counts
-
-
-def _differs(row: Any, held: RemoteRight) -> bool:  # noqa: ANN401 - a SQLAlchemy Row
-    return (held.zone_id, held.plate, _ms(held.start), _ms(held.end)) != (
-        row.zone_id,
-        row.plate,
-        _ms(row.start_time),
-        _ms(row.acked_end),
-    )

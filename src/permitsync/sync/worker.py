@@ -41,6 +41,7 @@ from permitsync.domain.rights import Kind, batches
 from permitsync.sync import outcomes, store
 from permitsync.sync.breaker import BreakerState
 from permitsync.sync.metrics import SyncMetrics
+from permitsync.sync.outcomes import Verdict
 from permitsync.sync.planner import RightsPlanner
 from permitsync.sync.reconcile import Reconciler
 from permitsync.sync.request_log import RequestLog, for_integration
@@ -222,9 +223,9 @@ class Worker:
                     _problem_of(answer) if answer is not None else _missing_answer()
                 )
                 verdict, values = outcomes.refused(right.action.kind, problem, now)
-                if verdict == "ack":
+                if verdict is Verdict.DONE:
                     done.append((right, values))
-                elif verdict == "resend":
+                elif verdict is Verdict.RESEND_STARTED:
                     store.resend(uow.conn, owner=self.owner, now=now, claimed=right, values=values)
                 else:
                     store.park(uow.conn, owner=self.owner, now=now, claimed=right, values=values)
@@ -234,14 +235,14 @@ class Worker:
                         permit_pk=right.permit_pk,
                         problem_type=problem.get("type"),
                     )
-                if self.metrics and verdict != "ack":
+                if self.metrics and verdict is not Verdict.DONE:
                     self.metrics.sent(verdict)
             store.acknowledge(uow.conn, owner=self.owner, now=now, done=done)
             store.request_succeeded(uow.conn, integration_id=integration_id, now=now)
             uow.commit()
         if self.metrics:
             for right, _ in done:
-                self.metrics.sent("accepted")
+                self.metrics.sent(Verdict.ACKNOWLEDGE)
                 self.metrics.latency((now - right.changed_at).total_seconds())
         log.info(
             "batch recorded",
