@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from permitsync.domain.rights import Acked, Kind
+from permitsync.domain.rights import Acked, EventType
 from permitsync.sync.outcomes import Verdict, accepted, refused, verdict
 
 NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
@@ -19,33 +19,33 @@ def problem(code: str) -> dict[str, Any]:
 
 TABLE = [
     # kind,          answer (None = accepted),          verdict
-    (Kind.STARTED, None, Verdict.ACKNOWLEDGE),
-    (Kind.EXTENDED, None, Verdict.ACKNOWLEDGE),
-    (Kind.STOPPED, None, Verdict.ACKNOWLEDGE),
-    (Kind.STOPPED, problem("session_not_found"), Verdict.DONE),
-    (Kind.EXTENDED, problem("session_not_found"), Verdict.RESEND_STARTED),
-    (Kind.STARTED, problem("session_not_found"), Verdict.PARK),
-    (Kind.EXTENDED, problem("session_stopped"), Verdict.PARK),
-    (Kind.STARTED, problem("zone_not_found"), Verdict.PARK),
-    (Kind.STARTED, problem("validation_error"), Verdict.PARK),
-    (Kind.STOPPED, {"type": "about:blank", "title": "no problem type"}, Verdict.PARK),
-    (Kind.STARTED, {}, Verdict.PARK),
+    (EventType.STARTED, None, Verdict.ACKNOWLEDGE),
+    (EventType.EXTENDED, None, Verdict.ACKNOWLEDGE),
+    (EventType.STOPPED, None, Verdict.ACKNOWLEDGE),
+    (EventType.STOPPED, problem("session_not_found"), Verdict.DONE),
+    (EventType.EXTENDED, problem("session_not_found"), Verdict.RESEND_STARTED),
+    (EventType.STARTED, problem("session_not_found"), Verdict.PARK),
+    (EventType.EXTENDED, problem("session_stopped"), Verdict.PARK),
+    (EventType.STARTED, problem("zone_not_found"), Verdict.PARK),
+    (EventType.STARTED, problem("validation_error"), Verdict.PARK),
+    (EventType.STOPPED, {"type": "about:blank", "title": "no problem type"}, Verdict.PARK),
+    (EventType.STARTED, {}, Verdict.PARK),
 ]
 
 
 @pytest.mark.parametrize(("kind", "answer", "expected"), TABLE)
-def test_verdict(kind: Kind, answer: dict[str, Any] | None, expected: Verdict) -> None:
+def test_verdict(kind: EventType, answer: dict[str, Any] | None, expected: Verdict) -> None:
     assert verdict(kind, answer) is expected
 
 
 def test_nothing_to_stop_is_recorded_as_stopped_now() -> None:
-    found, values = refused(Kind.STOPPED, problem("session_not_found"), NOW)
+    found, values = refused(EventType.STOPPED, problem("session_not_found"), NOW)
     assert found is Verdict.DONE
     assert (values["acked"], values["acked_end"]) == (Acked.STOPPED.value, NOW)
 
 
 def test_a_lost_session_forgets_what_passport_held() -> None:
-    found, values = refused(Kind.EXTENDED, problem("session_not_found"), NOW)
+    found, values = refused(EventType.EXTENDED, problem("session_not_found"), NOW)
     assert found is Verdict.RESEND_STARTED
     assert (values["acked"], values["acked_end"], values["unconfirmed_kind"]) == (
         Acked.NONE.value,
@@ -55,9 +55,9 @@ def test_a_lost_session_forgets_what_passport_held() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "clears_unconfirmed"), [(Kind.STARTED, True), (Kind.STOPPED, False)]
+    ("kind", "clears_unconfirmed"), [(EventType.STARTED, True), (EventType.STOPPED, False)]
 )
-def test_a_parked_right_keeps_the_problem(kind: Kind, clears_unconfirmed: bool) -> None:
+def test_a_parked_right_keeps_the_problem(kind: EventType, clears_unconfirmed: bool) -> None:
     found, values = refused(kind, problem("zone_not_found"), NOW)
     assert found is Verdict.PARK
     assert values["problem"]["type"].endswith("zone_not_found")
@@ -66,8 +66,8 @@ def test_a_parked_right_keeps_the_problem(kind: Kind, clears_unconfirmed: bool) 
 
 
 def test_accepted_records_what_passport_holds() -> None:
-    assert accepted(Kind.STOPPED, NOW)["acked"] == Acked.STOPPED.value
-    assert accepted(Kind.EXTENDED, NOW) == {
+    assert accepted(EventType.STOPPED, NOW)["acked"] == Acked.STOPPED.value
+    assert accepted(EventType.EXTENDED, NOW) == {
         "acked": Acked.OPEN.value,
         "acked_end": NOW,
         "last_outcome": "accepted",

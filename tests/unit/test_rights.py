@@ -11,7 +11,7 @@ from permitsync.domain.permits import PermitStatus, PermitTerms, Vehicle
 from permitsync.domain.rights import (
     Acked,
     Action,
-    Kind,
+    EventType,
     RightKey,
     RightState,
     completes,
@@ -109,33 +109,33 @@ def state(
 
 
 DECISIONS = [
-    ("new right", state(), Action(Kind.STARTED, END)),
+    ("new right", state(), Action(EventType.STARTED, END)),
     (
         "unconfirmed start repeats unchanged",
-        state(end=EARLIER, unconfirmed=Action(Kind.STARTED, END)),
-        Action(Kind.STARTED, END),
+        state(end=EARLIER, unconfirmed=Action(EventType.STARTED, END)),
+        Action(EventType.STARTED, END),
     ),
     ("synced", state(acked=Acked.OPEN, acked_end=END), None),
     (
         "longer",
         state(end=END + timedelta(days=1), acked=Acked.OPEN, acked_end=END),
-        Action(Kind.EXTENDED, END + timedelta(days=1)),
+        Action(EventType.EXTENDED, END + timedelta(days=1)),
     ),
     (
         "shorter",
         state(end=EARLIER, acked=Acked.OPEN, acked_end=END),
-        Action(Kind.EXTENDED, EARLIER),
+        Action(EventType.EXTENDED, EARLIER),
     ),
     ("gone before it was sent", state(present=False, absent_since=NOW), None),
     (
         "gone while a start is unconfirmed",
-        state(present=False, absent_since=NOW, unconfirmed=Action(Kind.STARTED, END)),
-        Action(Kind.STOPPED, NOW),
+        state(present=False, absent_since=NOW, unconfirmed=Action(EventType.STARTED, END)),
+        Action(EventType.STOPPED, NOW),
     ),
     (
         "cancelled",
         state(present=False, absent_since=NOW, acked=Acked.OPEN, acked_end=END),
-        Action(Kind.STOPPED, NOW),
+        Action(EventType.STOPPED, NOW),
     ),
     (
         "future permit cancelled stops at its start",
@@ -146,7 +146,7 @@ DECISIONS = [
             acked_end=END + timedelta(days=9),
             start=END,
         ),
-        Action(Kind.STOPPED, END),
+        Action(EventType.STOPPED, END),
     ),
     (
         "ended by itself",
@@ -172,7 +172,7 @@ def test_decide(name: str, right: RightState, expected: Action | None) -> None:
 def test_stop_happens_when_the_right_went_away_not_when_sent() -> None:
     went = NOW - timedelta(minutes=5)
     right = state(present=False, absent_since=went, acked=Acked.OPEN, acked_end=END)
-    assert decide(right, now=NOW) == Action(Kind.STOPPED, went)
+    assert decide(right, now=NOW) == Action(EventType.STOPPED, went)
 
 
 def test_plan_changes_retires_re_ends_and_creates() -> None:
@@ -191,27 +191,29 @@ def test_plan_changes_retires_re_ends_and_creates() -> None:
 def test_unconfirmed_extension_is_resent_even_to_the_acknowledged_end() -> None:
     # Extended to END+1d was sent, its answer lost; the permit went back to END.
     right = state(
-        acked=Acked.OPEN, acked_end=END, unconfirmed=Action(Kind.EXTENDED, END + timedelta(days=1))
+        acked=Acked.OPEN,
+        acked_end=END,
+        unconfirmed=Action(EventType.EXTENDED, END + timedelta(days=1)),
     )
-    assert decide(right, now=NOW) == Action(Kind.EXTENDED, END)
+    assert decide(right, now=NOW) == Action(EventType.EXTENDED, END)
     # Gone while Passport may hold the later end: the stop covers it.
     gone = state(
         present=False,
         absent_since=NOW,
         acked=Acked.OPEN,
         acked_end=NOW - timedelta(hours=1),
-        unconfirmed=Action(Kind.EXTENDED, END),
+        unconfirmed=Action(EventType.EXTENDED, END),
     )
-    assert decide(gone, now=NOW) == Action(Kind.STOPPED, NOW)
+    assert decide(gone, now=NOW) == Action(EventType.STOPPED, NOW)
 
 
 def test_a_repeated_start_with_an_old_end_does_not_complete() -> None:
-    right = state(end=EARLIER, unconfirmed=Action(Kind.STARTED, END))
+    right = state(end=EARLIER, unconfirmed=Action(EventType.STARTED, END))
     action = decide(right, now=NOW)
-    assert action == Action(Kind.STARTED, END)
+    assert action == Action(EventType.STARTED, END)
     assert not completes(action, right)
-    assert completes(Action(Kind.STARTED, EARLIER), right)
-    assert completes(Action(Kind.STOPPED, NOW), state(present=False))
+    assert completes(Action(EventType.STARTED, EARLIER), right)
+    assert completes(Action(EventType.STOPPED, NOW), state(present=False))
 
 
 def test_retry_policy_grows_caps_and_honours_retry_after() -> None:

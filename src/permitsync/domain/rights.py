@@ -87,8 +87,8 @@ class Acked(StrEnum):
     STOPPED = "stopped"  # stopped at acked_end
 
 
-class Kind(StrEnum):
-    """The three events of the contract."""
+class EventType(StrEnum):
+    """The three events of the contract; the values are their names on the wire."""
 
     STARTED = "parking_session_started"
     EXTENDED = "parking_session_extended"
@@ -99,7 +99,7 @@ class Kind(StrEnum):
 class Action:
     """One event to send for a right."""
 
-    kind: Kind
+    kind: EventType
     end: datetime
 
 
@@ -147,28 +147,28 @@ def decide(right: RightState, *, now: datetime) -> Action | None:  # noqa: PLR09
     unsure = right.unconfirmed
     if right.desired_present:
         if right.acked is Acked.NONE:
-            if unsure is not None and unsure.kind is Kind.STARTED:
+            if unsure is not None and unsure.kind is EventType.STARTED:
                 return unsure
-            return Action(Kind.STARTED, right.desired_end)
+            return Action(EventType.STARTED, right.desired_end)
         if right.acked_end != right.desired_end or (
-            unsure is not None and unsure.kind is Kind.EXTENDED
+            unsure is not None and unsure.kind is EventType.EXTENDED
         ):
-            return Action(Kind.EXTENDED, right.desired_end)
+            return Action(EventType.EXTENDED, right.desired_end)
         return None
     held = [right.acked_end] if right.acked is Acked.OPEN and right.acked_end else []
-    if unsure is not None and unsure.kind is not Kind.STOPPED:
+    if unsure is not None and unsure.kind is not EventType.STOPPED:
         held.append(unsure.end)
     if not held or max(held) <= now:
         return None
     since = right.absent_since or now
-    return Action(Kind.STOPPED, max(right.start, min(since, max(held))))
+    return Action(EventType.STOPPED, max(right.start, min(since, max(held))))
 
 
 def completes(action: Action, right: RightState) -> bool:
     """True when Passport holds the desired right once ``action`` is applied; False for a
     repeated unconfirmed ``started`` whose end is no longer the desired one (an ``extended``
     must follow)."""
-    if action.kind is Kind.STOPPED:
+    if action.kind is EventType.STOPPED:
         return not right.desired_present
     return right.desired_present and action.end == right.desired_end
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from permitsync.adapters.passport.errors import SESSION_NOT_FOUND
-from permitsync.domain.rights import Acked, Kind
+from permitsync.domain.rights import Acked, EventType
 
 
 class Verdict(StrEnum):
@@ -28,9 +28,9 @@ class Verdict(StrEnum):
 
 
 #: (event kind, refusal code) → verdict; a refusal that is not here parks the right.
-REFUSALS: Final[dict[tuple[Kind, str], Verdict]] = {
-    (Kind.STOPPED, SESSION_NOT_FOUND): Verdict.DONE,
-    (Kind.EXTENDED, SESSION_NOT_FOUND): Verdict.RESEND_STARTED,
+REFUSALS: Final[dict[tuple[EventType, str], Verdict]] = {
+    (EventType.STOPPED, SESSION_NOT_FOUND): Verdict.DONE,
+    (EventType.EXTENDED, SESSION_NOT_FOUND): Verdict.RESEND_STARTED,
 }
 
 
@@ -39,7 +39,7 @@ def problem_code(problem: dict[str, Any]) -> str:
     return str(problem.get("type", "")).rsplit(":", 1)[-1]
 
 
-def verdict(kind: Kind, problem: dict[str, Any] | None) -> Verdict:
+def verdict(kind: EventType, problem: dict[str, Any] | None) -> Verdict:
     """The verdict on an item of ``kind``: accepted when ``problem`` is None, else by the
     table."""
     if problem is None:
@@ -47,17 +47,19 @@ def verdict(kind: Kind, problem: dict[str, Any] | None) -> Verdict:
     return REFUSALS.get((kind, problem_code(problem)), Verdict.PARK)
 
 
-def accepted(kind: Kind, end: datetime) -> dict[str, Any]:
+def accepted(kind: EventType, end: datetime) -> dict[str, Any]:
     """Passport applied the event: what it now holds (``store.acknowledge`` clears the rest:
     unconfirmed event, parking, problem, attempts)."""
     return {
-        "acked": Acked.STOPPED.value if kind is Kind.STOPPED else Acked.OPEN.value,
+        "acked": Acked.STOPPED.value if kind is EventType.STOPPED else Acked.OPEN.value,
         "acked_end": end,
         "last_outcome": "accepted",
     }
 
 
-def refused(kind: Kind, problem: dict[str, Any], now: datetime) -> tuple[Verdict, dict[str, Any]]:
+def refused(
+    kind: EventType, problem: dict[str, Any], now: datetime
+) -> tuple[Verdict, dict[str, Any]]:
     """Passport refused the item: its verdict and the values that record it."""
     found = verdict(kind, problem)
     if found is Verdict.DONE:
@@ -77,7 +79,7 @@ def refused(kind: Kind, problem: dict[str, Any], now: datetime) -> tuple[Verdict
         "problem": problem,
         "last_outcome": f"refused: {problem_code(problem) or 'unknown'}",
     }
-    if kind is not Kind.STOPPED:
+    if kind is not EventType.STOPPED:
         # A refused start or extension was not applied: nothing is unsure any more.
         parked.update(unconfirmed_kind=None, unconfirmed_end=None)
     return found, parked

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, and_, bindparam, case, or_, select, update
 
 from permitsync.adapters.db.schema import integrations, rights
 from permitsync.domain.lifecycle import SENDING
-from permitsync.domain.rights import Acked, Action, Kind, RightState, completes, decide
+from permitsync.domain.rights import Acked, Action, EventType, RightState, completes, decide
 from permitsync.sync.breaker import BreakerPolicy, BreakerState, Gate
 from permitsync.sync.ratelimit import RateLimit
 
@@ -195,7 +195,7 @@ def claim(
         # Until Passport answers, a start or an extension is unsure (RightState). Only rows
         # whose unconfirmed event changes are written (a stop or a repeated unconfirmed start
         # keeps what is there).
-        if action.kind is not Kind.STOPPED and (
+        if action.kind is not EventType.STOPPED and (
             action.kind.value != row.unconfirmed_kind or action.end != row.unconfirmed_end
         ):
             unsure.append({"b_id": row.id, "b_kind": action.kind.value, "b_end": action.end})
@@ -238,7 +238,7 @@ def _state_of(row: Any) -> RightState:  # noqa: ANN401 - a SQLAlchemy Row
         acked=Acked(row.acked),
         acked_end=row.acked_end,
         unconfirmed=(
-            Action(Kind(row.unconfirmed_kind), row.unconfirmed_end)
+            Action(EventType(row.unconfirmed_kind), row.unconfirmed_end)
             if row.unconfirmed_kind and row.unconfirmed_end
             else None
         ),

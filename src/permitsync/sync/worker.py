@@ -37,7 +37,7 @@ from permitsync.domain.regions import (
     format_state,
     resolve_region,
 )
-from permitsync.domain.rights import Kind, batches
+from permitsync.domain.rights import EventType, batches
 from permitsync.sync import outcomes, store
 from permitsync.sync.breaker import BreakerState
 from permitsync.sync.metrics import SyncMetrics
@@ -54,7 +54,9 @@ log = structlog.get_logger(__name__)
 class EventSender(Protocol):
     """The port to Passport the worker needs (the Passport client implements it)."""
 
-    def send_events(self, event_type: Any, items: Sequence[dict[str, Any]]) -> list[ItemOutcome]:  # noqa: ANN401
+    def send_events(
+        self, event_type: EventType, items: Sequence[dict[str, Any]]
+    ) -> list[ItemOutcome]:
         """Send one batch of one event type."""
         ...
 
@@ -127,7 +129,7 @@ class Worker:
             uow.commit()
         if not claimed:
             return 0
-        groups: dict[tuple[int, Kind], list[store.Claimed]] = defaultdict(list)
+        groups: dict[tuple[int, EventType], list[store.Claimed]] = defaultdict(list)
         for right in claimed:
             groups[(right.integration_id, right.action.kind)].append(right)
         jobs = [
@@ -140,7 +142,9 @@ class Worker:
             self.request_log.flush()
         return len(claimed)
 
-    def _send_batch(self, integration_id: int, kind: Kind, batch: Sequence[store.Claimed]) -> None:
+    def _send_batch(
+        self, integration_id: int, kind: EventType, batch: Sequence[store.Claimed]
+    ) -> None:
         now = self.clock()
         items: list[dict[str, Any]] = []
         sendable: list[store.Claimed] = []
@@ -157,7 +161,7 @@ class Worker:
         self._pace(integration_id)
         try:
             with for_integration(integration_id):
-                answers = self.sender.send_events(kind.value, items)
+                answers = self.sender.send_events(kind, items)
         except PassportUnavailable as exc:
             self._record_failure(integration_id, sendable, exc, exc.retry_after_s)
             return
@@ -190,7 +194,7 @@ class Worker:
             region = resolve_region(right.state, right.country)
             state = format_state(region, cast("StateStyle", right.state_style))
         return SessionEvent(
-            type=right.action.kind.value,
+            type=right.action.kind,
             session_id=right.session_id,
             operator_id=right.operator_id,
             zone_id=right.zone_id,
@@ -256,7 +260,7 @@ class Worker:
                 "right acknowledged",
                 session_id=right.session_id,
                 permit_pk=right.permit_pk,
-                event_type=right.action.kind.value,
+                event_type=right.action.kind,
             )
 
     def _record_failure(

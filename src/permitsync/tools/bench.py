@@ -23,6 +23,7 @@ from permitsync.app import Container, build_container
 from permitsync.config import Settings
 from permitsync.domain.permits import PermitInput, VehicleInput
 from permitsync.domain.records import SyncHealth
+from permitsync.domain.rights import EventType
 from permitsync.services.auth import Actor
 from permitsync.sync.metrics import SyncMetrics
 from permitsync.tools.simproc import (
@@ -233,7 +234,7 @@ def _naive_rate(c: Container, company: str, count: int, end: datetime) -> float:
     for row in rows:
         now = datetime.now(UTC)
         event = SessionEvent(
-            type="parking_session_started",
+            type=EventType.STARTED,
             session_id=row.session_id,
             operator_id=row.operator_id,
             zone_id=row.zone_id,
@@ -244,7 +245,7 @@ def _naive_rate(c: Container, company: str, count: int, end: datetime) -> float:
             country=row.country,
             occurred_at=now,
         )
-        client.send_events("parking_session_started", [event_item(event)])
+        client.send_events(EventType.STARTED, [event_item(event)])
         with UnitOfWork(c.engine) as uow:
             uow.conn.execute(
                 update(rights)

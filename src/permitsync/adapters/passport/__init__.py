@@ -22,12 +22,12 @@ from permitsync.adapters.passport.remote import ItemOutcome, RemoteRight, Remote
 from permitsync.adapters.passport.wire import (
     MAX_ITEMS_PER_REQUEST,
     SESSION_ID_PATTERN,
-    EventType,
     SessionEvent,
     envelope,
     event_item,
     normalize_operator_id,
 )
+from permitsync.domain.rights import EventType
 
 __all__ = [
     "MAX_ITEMS_PER_REQUEST",

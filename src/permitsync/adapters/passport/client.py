@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from permitsync.adapters.passport.token import AccessToken
-    from permitsync.adapters.passport.wire import EventType
+    from permitsync.domain.rights import EventType
 
 __all__ = [
     "TOKEN_RENEW_MARGIN_S",

@@ -10,23 +10,21 @@ import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, Literal, get_args
+from typing import TYPE_CHECKING, Any, Final
+
+from permitsync.domain.rights import EventType
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-EventType = Literal[
-    "parking_session_started", "parking_session_extended", "parking_session_stopped"
-]
-STARTED: Final = "parking_session_started"
-EXTENDED: Final = "parking_session_extended"
-STOPPED: Final = "parking_session_stopped"
-EVENT_TYPES: Final[frozenset[str]] = frozenset(get_args(EventType))
+#: The event types, by their wire names (``EventType`` is the engine's vocabulary too).
+EVENT_TYPES: Final[frozenset[str]] = frozenset(EventType)
+_EVENT_TYPE_NAMES = sorted(t.value for t in EventType)
 
 #: A-4: a session id is 1-64 characters of ``[A-Za-z0-9._:-]``.
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 #: A-5: the event types whose ``end_time`` may equal ``start_time`` (a stop before the start).
-ZERO_LENGTH_EVENT_TYPES: Final[frozenset[str]] = frozenset({STOPPED})
+ZERO_LENGTH_EVENT_TYPES: Final[frozenset[str]] = frozenset({EventType.STOPPED})
 #: A-6: a permit's fees: all zero, as a decimal string.
 PERMIT_FEE = "0.00"
 #: A-6: the currency of the location when the integration sets none.
@@ -118,7 +116,7 @@ class SessionEvent:
 
     def __post_init__(self) -> None:
         if self.type not in EVENT_TYPES:
-            raise ValueError(f"type {self.type!r} is not one of {sorted(EVENT_TYPES)}")
+            raise ValueError(f"type {self.type!r} is not one of {_EVENT_TYPE_NAMES}")
         if not SESSION_ID_PATTERN.fullmatch(self.session_id):
             raise ValueError(
                 f"session_id {self.session_id!r} must be 1-64 characters of A-Z a-z 0-9 . _ : -"
@@ -178,7 +176,7 @@ def event_item(event: SessionEvent) -> dict[str, Any]:
         "event_fees": fees(event.currency),
         "rate_name": PERMIT_RATE_NAME,
     }
-    if event.type != STARTED:
+    if event.type != EventType.STARTED:
         item["total_session_fees"] = fees(event.currency)
     return item
 
@@ -200,7 +198,7 @@ def envelope(
     :data:`MAX_ITEMS_PER_REQUEST` items (A-8).
     """
     if event_type not in EVENT_TYPES:
-        raise ValueError(f"event type {event_type!r} is not one of {sorted(EVENT_TYPES)}")
+        raise ValueError(f"event type {event_type!r} is not one of {_EVENT_TYPE_NAMES}")
     if not items:
         raise ValueError("an events request needs at least one item")
     if len(items) > MAX_ITEMS_PER_REQUEST:
