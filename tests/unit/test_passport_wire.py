@@ -17,10 +17,10 @@ from permitsync.adapters.passport.wire import (
     SessionEvent,
     envelope,
     event_item,
-    format_time,
     item_session_id,
     normalize_operator_id,
 )
+from permitsync.domain.times import to_wire
 
 OPERATOR = "8c1e6a52-6f1d-4f5e-9a51-2d3f7b9c0a11"
 ZONE = "3f0c9a5e-1b2c-4d3e-8f4a-5b6c7d8e9f00"
@@ -179,16 +179,16 @@ def test_end_before_start_is_refused_for_every_type(event_type: EventType) -> No
 
 def test_format_time_truncates_to_milliseconds() -> None:
     moment = datetime(2026, 11, 27, 14, 0, 0, 123_999, tzinfo=UTC)
-    assert format_time(moment) == "2026-11-27T14:00:00.123Z"
+    assert to_wire(moment) == "2026-11-27T14:00:00.123Z"
 
 
 def test_format_time_pads_early_years() -> None:
-    assert format_time(datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC)) == "0999-01-02T03:04:05.000Z"
+    assert to_wire(datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC)) == "0999-01-02T03:04:05.000Z"
 
 
 @given(st.datetimes(timezones=st.just(UTC)))
 def test_format_time_round_trips_to_the_millisecond(moment: datetime) -> None:
-    text = format_time(moment)
+    text = to_wire(moment)
     assert WIRE_TIME.fullmatch(text)
     back = datetime.fromisoformat(text)
     assert back <= moment < back + timedelta(milliseconds=1)

@@ -14,7 +14,7 @@ import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-__all__ = ["parse_permit_time", "parse_timezone", "to_wire"]
+__all__ = ["as_utc", "parse_permit_time", "parse_timezone", "to_wire"]
 
 # Files that can sit in a zoneinfo directory but name no place: the host's own zone, a
 # compilation artefact and IANA's "zone not set" placeholder.
@@ -103,20 +103,25 @@ def parse_permit_time(value: str, *, tz: ZoneInfo, end_of_day: bool) -> datetime
         raise ValueError(f"{value!r} is out of the supported range of dates") from None
 
 
-def to_wire(dt: datetime) -> str:
+def as_utc(moment: datetime) -> datetime:
+    """Return the aware ``moment`` in UTC. Raise ``ValueError`` for a naive datetime, whose
+    instant is unknown."""
+    if moment.tzinfo is UTC:  # what the database layer returns: nothing to convert
+        return moment
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{moment!r} is naive: give a datetime with a time zone")
+    return moment.astimezone(UTC)
+
+
+def to_wire(moment: datetime) -> str:
     """Format an aware datetime as Passport wants it: UTC with milliseconds.
 
     ``2026-11-27T14:00:00.000Z``. Microseconds below the millisecond are dropped (truncated,
-    never rounded up into the next second). Raise ``ValueError`` for a naive datetime, whose
-    instant is unknown.
+    never rounded up into the next second). Raise ``ValueError`` for a naive datetime.
     """
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"{dt!r} is naive: give a datetime with a time zone")
-    utc = dt.astimezone(UTC)
-    return (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
-        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
-    )
+    # isoformat (C code, four-digit years, milliseconds truncated, not rounded) is several
+    # times cheaper than formatting six fields; the sync engine formats three times per event.
+    return as_utc(moment).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def _parse_date(text: str, value: str) -> date:

@@ -33,10 +33,10 @@ from permitsync.adapters.passport.remote import ItemOutcome, RemoteRight, Remote
 from permitsync.adapters.passport.token import TOKEN_RENEW_MARGIN_S, TokenCache, token_from_body
 from permitsync.adapters.passport.wire import (
     envelope,
-    format_time,
     item_session_id,
     normalize_operator_id,
 )
+from permitsync.domain.times import to_wire
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -208,7 +208,7 @@ class PassportClient:
             "space_number": space_number,
             "vehicle_plate": plate,
             "vehicle_state": state,
-            LOOKUP_AT_PARAM: format_time(at) if at is not None else None,
+            LOOKUP_AT_PARAM: to_wire(at) if at is not None else None,
         }
         params.update({name: value for name, value in optional.items() if value is not None})
         return self._all_pages(RIGHTS_PATH, params, remote.parse_right)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from permitsync.domain.rights import EventType
+from permitsync.domain.times import as_utc, to_wire
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -67,29 +68,9 @@ def normalize_operator_id(value: str) -> str:
     return text.lower()
 
 
-def format_time(moment: datetime) -> str:
-    """Return an aware time in Passport's form: UTC with milliseconds, ``2026-11-27T14:00:00.000Z``.
-
-    Microseconds are truncated to milliseconds. Raise ``ValueError`` for a naive time.
-    """
-    utc = _in_utc(moment)
-    # isoformat (C code, four-digit years, milliseconds truncated, not rounded) is several
-    # times cheaper than formatting six fields; the sync engine formats three times per event.
-    return utc.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
-
-
-def _in_utc(moment: datetime) -> datetime:
-    """Return the aware ``moment`` in UTC; ``ValueError`` for a naive time."""
-    if moment.tzinfo is UTC:  # what the database layer returns: nothing to convert
-        return moment
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"time {moment.isoformat()} has no time zone; Passport needs UTC")
-    return moment.astimezone(UTC)
-
-
 def _wire_precision(moment: datetime) -> datetime:
     """Return the aware ``moment`` in UTC, truncated to what the wire carries (milliseconds)."""
-    utc = _in_utc(moment)
+    utc = as_utc(moment)
     return utc.replace(microsecond=utc.microsecond - utc.microsecond % 1000)
 
 
@@ -140,7 +121,7 @@ class SessionEvent:
         if end < start or (end == start and self.type not in ZERO_LENGTH_EVENT_TYPES):
             relation = ">=" if self.type in ZERO_LENGTH_EVENT_TYPES else ">"
             raise ValueError(
-                f"end {format_time(end)} must be {relation} start {format_time(start)} for "
+                f"end {to_wire(end)} must be {relation} start {to_wire(start)} for "
                 f"{self.type} (session "
                 f"{self.session_id})"
             )
@@ -166,12 +147,12 @@ def event_item(event: SessionEvent) -> dict[str, Any]:
     if event.country is not None:
         vehicle["vehicle_country"] = event.country
     item: dict[str, Any] = {
-        "occurred_at": format_time(event.occurred_at),
+        "occurred_at": to_wire(event.occurred_at),
         "session_id": event.session_id,
         "operator_id": event.operator_id,
         "passport_zone_id": event.zone_id,
-        "start_time": format_time(event.start),
-        "end_time": format_time(event.end),
+        "start_time": to_wire(event.start),
+        "end_time": to_wire(event.end),
         "vehicle": vehicle,
         "event_fees": fees(event.currency),
         "rate_name": PERMIT_RATE_NAME,
