@@ -6,7 +6,6 @@ import ast
 import asyncio
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from passport_sim.seed import (
     load_seed,
 )
 from passport_sim.testing import SimServer
+from tests.support.server import free_port
 
 from .conftest import TOKEN_FORM, envelope, make_item
 
@@ -167,12 +167,6 @@ def test_cli_flags_become_a_fault_spec():
         4,
     )
     assert args.port == 8900
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_passport_sim_command_serves_a_seed_file(tmp_path):

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 import permitsync
 from permitsync.api import health, integration_routes, problems, registry_routes
-from permitsync.api.limits import BodyLimitMiddleware
+from permitsync.api.body_limit import BodyLimitMiddleware
 from permitsync.app import Container
 
 

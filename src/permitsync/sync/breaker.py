@@ -44,11 +44,6 @@ class BreakerPolicy:
             return Gate.PROBE if now >= changed_at + self.cooldown else Gate.WAIT
         return Gate.PROBE if now >= changed_at + self.probe_timeout else Gate.WAIT
 
-    def after_success(self, state: BreakerState) -> BreakerState:
-        """Any answer from Passport (even a refusal) shows it is up: close."""
-        del state
-        return BreakerState.CLOSED
-
     def after_failure(self, state: BreakerState, consecutive_failures: int) -> BreakerState:
         """A retryable failure (network, timeout, 408, 429, 5xx); ``consecutive_failures``
         includes this one."""

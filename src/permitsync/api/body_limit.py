@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from permitsync.api.problems import problem
+from permitsync.domain.errors import FieldError
 
 #: Requests larger than this are refused with 413.
 MAX_BODY_BYTES = 1024 * 1024
@@ -26,7 +27,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if self._declared_too_large(scope):
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
             return
         seen = 0
         started = False
@@ -50,7 +51,7 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
 
     def _declared_too_large(self, scope: Scope) -> bool:
         for name, value in scope.get("headers", []):
@@ -58,24 +59,12 @@ class BodyLimitMiddleware:
                 return int(value) > self.max_bytes
         return False
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": "https://permitsync.dev/problems/too-large",
-                "title": "Request body too large",
-                "status": 413,
-                "detail": f"the body may be at most {self.max_bytes} bytes",
-                "errors": [{"field": "body", "message": f"larger than {self.max_bytes} bytes"}],
-            },
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            },
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = problem(
+            413,
+            "too-large",
+            "Request body too large",
+            detail=f"the body may be at most {self.max_bytes} bytes",
+            errors=[FieldError("body", f"larger than {self.max_bytes} bytes")],
         )
-        await send({"type": "http.response.body", "body": body})
+        await answer(scope, receive, send)
