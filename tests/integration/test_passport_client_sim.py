@@ -26,6 +26,7 @@ from permitsync.adapters.passport import (
     SessionEvent,
     event_item,
 )
+from permitsync.adapters.passport.client import TOKEN_PATH, ZONES_PATH
 
 ZONE = DEMO_ZONES[1].id
 
@@ -78,8 +79,11 @@ def session(
     )
 
 
-def test_fetch_token_with_the_demo_credentials(passport: PassportClient) -> None:
+def test_fetch_token_with_the_demo_credentials(passport: PassportClient, sim: SimServer) -> None:
     passport.fetch_token()
+    passport.list_zones(DEMO_OPERATOR_ID)  # uses the token just fetched: no second token call
+    calls = [(r["method"], r["path"], r["status"]) for r in sim.requests()]
+    assert calls == [("POST", TOKEN_PATH, 200), ("GET", ZONES_PATH, 200)]
 
 
 def test_wrong_secret_is_auth_failed(sim: SimServer) -> None:

@@ -14,7 +14,6 @@ from passport_sim.seed import DEMO_OPERATOR_ID
 from permitsync.adapters.db.schema import integrations, rights
 from permitsync.adapters.passport.wire import SessionEvent, event_item
 from permitsync.app import Container
-from permitsync.services.integrations import Integrations
 from permitsync.sync.ratelimit import RateLimit
 from tests.support.scenario import STAFF, drain, live_company, permit, valid_plates
 
@@ -201,4 +200,3 @@ def test_scheduled_reconciliation_runs_once_across_workers(synced: Container, si
     assert second == []  # ran recently: the other worker does not run it again
     drain(synced)
     assert valid_plates(sim) == {("SCHED1", "LotA")}
-    assert isinstance(synced.integrations, Integrations)
