@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from passport_sim.persistence import StateFile
 from passport_sim.problems import ProblemError, error_response, problem_response
 from passport_sim.seed import Seed, default_seed
 from passport_sim.state import SimState
+from passport_sim.timeutil import Monotonic
 
 
 async def _on_problem(_: Request, exc: Exception) -> Response:
@@ -85,9 +87,11 @@ def create_app(
     admin: bool = False,
     token_lifetime_s: float = 86400,
     state_file: Path | None = None,
+    monotonic: Monotonic = time.monotonic,
 ) -> SimApp:
-    """Build a simulator; ``admin`` mounts ``/_sim``; ``state_file`` keeps its sessions."""
-    sim = SimState(seed or default_seed(), token_lifetime_s=token_lifetime_s)
+    """Build a simulator; ``admin`` mounts ``/_sim``; ``state_file`` keeps its sessions;
+    ``monotonic`` is its clock for lifetimes and windows (a test may step it)."""
+    sim = SimState(seed or default_seed(), token_lifetime_s=token_lifetime_s, monotonic=monotonic)
     saver = None
     if state_file is not None:
         saver = StateFile(state_file, sim)

@@ -12,7 +12,7 @@ from typing import Any
 from passport_sim import problems
 from passport_sim.problems import ProblemError
 from passport_sim.seed import Client, Seed
-from passport_sim.timeutil import format_utc, utc_now
+from passport_sim.timeutil import Monotonic, format_utc, utc_now
 
 SCOPE = "events:write zones:read enforcement:read"
 #: Which expiry fields the token answer carries (the contract allows either to be missing).
@@ -30,9 +30,13 @@ class Grant:
 class TokenStore:
     """Issues tokens for the seed's clients and resolves a bearer token to its client."""
 
-    def __init__(self, seed: Seed, lifetime_s: float) -> None:
-        """Create a store whose tokens live ``lifetime_s`` seconds unless changed later."""
+    def __init__(
+        self, seed: Seed, lifetime_s: float, *, monotonic: Monotonic = time.monotonic
+    ) -> None:
+        """Create a store whose tokens live ``lifetime_s`` seconds (on ``monotonic``) unless
+        changed later."""
         self._seed = seed
+        self._monotonic = monotonic
         self._lock = threading.Lock()
         self._grants: dict[str, Grant] = {}
         self.lifetime_s = lifetime_s
@@ -66,7 +70,7 @@ class TokenStore:
         lifetime = self.lifetime_s
         with self._lock:
             self._expire_old()
-            self._grants[token] = Grant(client, time.monotonic() + lifetime)
+            self._grants[token] = Grant(client, self._monotonic() + lifetime)
         answer: dict[str, Any] = {"access_token": token, "token_type": "Bearer", "scope": SCOPE}
         if self.token_fields in {"both", "expires_in"}:
             answer["expires_in"] = int(lifetime)
@@ -80,7 +84,7 @@ class TokenStore:
         grant = self._grants.get(token.strip()) if scheme.lower() == "bearer" else None
         if grant is None:
             raise ProblemError(401, problems.UNAUTHORIZED, "a valid bearer token is required")
-        if grant.expires_monotonic <= time.monotonic():
+        if grant.expires_monotonic <= self._monotonic():
             raise ProblemError(401, problems.UNAUTHORIZED, "the access token has expired")
         return grant.client
 
@@ -90,6 +94,6 @@ class TokenStore:
             self._grants.clear()
 
     def _expire_old(self) -> None:
-        now = time.monotonic()
+        now = self._monotonic()
         if len(self._grants) > 1000:
             self._grants = {t: g for t, g in self._grants.items() if g.expires_monotonic > now}

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from passport_sim.auth import TOKEN_FIELDS, TokenStore
+from passport_sim.timeutil import Monotonic
 
 _T = TypeVar("_T")
 
@@ -181,9 +182,17 @@ NO_FAULT = Decision()
 class FaultController:
     """Holds the current spec and its counters; thread-safe."""
 
-    def __init__(self, tokens: TokenStore, *, base_token_lifetime_s: float) -> None:
-        """Create a controller that breaks nothing until :meth:`set` is called."""
+    def __init__(
+        self,
+        tokens: TokenStore,
+        *,
+        base_token_lifetime_s: float,
+        monotonic: Monotonic = time.monotonic,
+    ) -> None:
+        """Create a controller that breaks nothing until :meth:`set` is called; outage windows
+        are measured on ``monotonic``."""
         self._tokens = tokens
+        self._monotonic = monotonic
         self._base_lifetime = base_token_lifetime_s
         self._lock = threading.Lock()
         self.spec = FaultSpec()
@@ -203,7 +212,7 @@ class FaultController:
             self._rng = random.Random(spec.seed)
             self._burst_left = spec.burst_429.count if spec.burst_429 else 0
             self._drops_left = spec.drop_after_apply_count
-            self._outage_until = time.monotonic() + spec.outage.seconds if spec.outage else 0.0
+            self._outage_until = self._monotonic() + spec.outage.seconds if spec.outage else 0.0
             self._tokens.lifetime_s = spec.token_lifetime_s or self._base_lifetime
             self._tokens.token_fields = spec.token_fields or "both"
         if spec.outage and spec.outage.mode == "refuse" and self.refuse_connections is not None:
@@ -220,7 +229,7 @@ class FaultController:
                 "spec": self.spec.to_dict(),
                 "burst_429_left": self._burst_left,
                 "drop_after_apply_left": self._drops_left,
-                "outage_left_s": max(0.0, self._outage_until - time.monotonic()),
+                "outage_left_s": max(0.0, self._outage_until - self._monotonic()),
                 "token_lifetime_s": self._tokens.lifetime_s,
             }
 
@@ -237,7 +246,7 @@ class FaultController:
         if spec.jitter_ms:
             delay += self._rng.uniform(0, spec.jitter_ms) / 1000
         outage = spec.outage
-        if outage and time.monotonic() < self._outage_until:
+        if outage and self._monotonic() < self._outage_until:
             retry = outage.retry_after_s
             headers = {} if retry is None else {"Retry-After": str(retry)}
             return Decision(delay, 503, headers, "outage")

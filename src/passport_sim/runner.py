@@ -96,7 +96,7 @@ class ServerRunner:
     def refuse_connections(self, seconds: float) -> None:
         """Close the port now and open it again after ``seconds`` (in the background)."""
         with self._lock:
-            self._reopen_at = time.monotonic() + seconds
+            self._reopen_at = self.app.sim.monotonic() + seconds
             self._shutdown()
         threading.Thread(target=self._reopen, name="passport-sim-reopen", daemon=True).start()
 
@@ -107,8 +107,8 @@ class ServerRunner:
         ).start()
 
     def _reopen(self) -> None:
-        while (left := self._reopen_at - time.monotonic()) > 0:
+        while (left := self._reopen_at - self.app.sim.monotonic()) > 0:
             time.sleep(min(left, 0.05))
         with self._lock:
-            if self._wanted and self._reopen_at <= time.monotonic():
+            if self._wanted and self._reopen_at <= self.app.sim.monotonic():
                 self.start()

@@ -7,6 +7,7 @@ test thread may inspect it while the server thread serves requests.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -18,7 +19,7 @@ from passport_sim.faults import FaultController
 from passport_sim.problems import ProblemError
 from passport_sim.seed import Client, Operator, Seed
 from passport_sim.sessions import RightsQuery, SessionStore
-from passport_sim.timeutil import format_utc, utc_now
+from passport_sim.timeutil import Monotonic, format_utc, utc_now
 from passport_sim.validation import ItemRejection, ValidEvent, validate_item
 
 #: How many requests ``/_sim/requests`` remembers.
@@ -34,13 +35,18 @@ class SimState:
         *,
         token_lifetime_s: float,
         clock: Callable[[], datetime] = utc_now,
+        monotonic: Monotonic = time.monotonic,
     ) -> None:
-        """Create an empty state for ``seed``; ``clock`` is the default ``at`` of lookups."""
+        """Create an empty state for ``seed``; ``clock`` is the default ``at`` of lookups,
+        ``monotonic`` measures token lifetimes, fault windows and closed ports."""
         self.seed = seed
         self.clock = clock
+        self.monotonic = monotonic
         self.lock = threading.RLock()
-        self.tokens = TokenStore(seed, token_lifetime_s)
-        self.faults = FaultController(self.tokens, base_token_lifetime_s=token_lifetime_s)
+        self.tokens = TokenStore(seed, token_lifetime_s, monotonic=monotonic)
+        self.faults = FaultController(
+            self.tokens, base_token_lifetime_s=token_lifetime_s, monotonic=monotonic
+        )
         self.sessions = SessionStore(seed)
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         #: Grows on every change to the sessions; the state file is written when it moves.

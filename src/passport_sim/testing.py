@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +23,7 @@ from passport_sim.faults import FaultSpec
 from passport_sim.runner import ServerRunner
 from passport_sim.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Seed
 from passport_sim.state import SimState
+from passport_sim.timeutil import Monotonic
 
 
 class SimServer:
@@ -35,10 +37,17 @@ class SimServer:
         token_lifetime_s: float = 86400,
         state_file: Path | None = None,
         port: int = 0,
+        monotonic: Monotonic = time.monotonic,
     ) -> None:
-        """Build the simulator; it listens after :meth:`start` or ``with``."""
+        """Build the simulator; it listens after :meth:`start` or ``with``. ``monotonic``
+        measures token lifetimes and fault windows: a :class:`SteppableClock` lets a test
+        move time on instead of sleeping."""
         self.app = create_app(
-            seed=seed, admin=admin, token_lifetime_s=token_lifetime_s, state_file=state_file
+            seed=seed,
+            admin=admin,
+            token_lifetime_s=token_lifetime_s,
+            state_file=state_file,
+            monotonic=monotonic,
         )
         self.state: SimState = self.app.sim
         self._runner = ServerRunner(self.app, port=port)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 # RFC 3339 date-time: the offset is mandatory ("Z" or +hh:mm), the fraction optional.
@@ -37,3 +40,28 @@ def format_utc(moment: datetime) -> str:
 def utc_now() -> datetime:
     """Return the current time, aware, in UTC (the default clock)."""
     return datetime.now(UTC)
+
+
+#: A monotonic clock in seconds: token lifetimes, fault windows and closed ports are measured
+#: on it. ``time.monotonic`` unless a test injects a :class:`SteppableClock`.
+Monotonic = Callable[[], float]
+
+
+class SteppableClock:
+    """Monotonic time that a test moves forward with :meth:`advance` instead of sleeping."""
+
+    def __init__(self, base: Monotonic = time.monotonic) -> None:
+        """Start at ``base()``; time still passes as ``base`` does."""
+        self._base = base
+        self._offset = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        """Now, in seconds."""
+        with self._lock:
+            return self._base() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move time ``seconds`` forward at once."""
+        with self._lock:
+            self._offset += seconds

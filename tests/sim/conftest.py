@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from passport_sim.seed import DEMO_OPERATOR_ID, DEMO_ZONES
 from passport_sim.testing import SimServer
+from passport_sim.timeutil import SteppableClock
 
 ZONE_B = DEMO_ZONES[1]
 ZONE_A = DEMO_ZONES[0]
@@ -71,8 +73,14 @@ class Api:
 
 
 @pytest.fixture(scope="session")
-def shared_server() -> Iterator[SimServer]:
-    with SimServer() as server:
+def clock() -> SteppableClock:
+    """The shared simulator's monotonic clock: tests step it instead of sleeping."""
+    return SteppableClock()
+
+
+@pytest.fixture(scope="session")
+def shared_server(clock: SteppableClock) -> Iterator[SimServer]:
+    with SimServer(monotonic=clock) as server:
         yield server
 
 
@@ -100,3 +108,15 @@ def server(shared_server: SimServer) -> Iterator[SimServer]:
 @pytest.fixture
 def api(server: SimServer, shared_http: httpx.Client) -> Api:
     return Api(server, shared_http)
+
+
+def wait_until_served(client: httpx.Client, path: str, *, timeout_s: float = 5.0) -> httpx.Response:
+    """GET ``path`` until the port answers again (a closed port reopens in the background)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return client.get(path)
+        except httpx.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

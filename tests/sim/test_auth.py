@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
@@ -84,7 +82,7 @@ def test_every_call_needs_a_valid_bearer_token(
     assert server.sessions() == []
 
 
-def test_token_expires_after_its_lifetime(server, token_request):
+def test_token_expires_after_its_lifetime(server, token_request, clock):
     server.set_faults(token_lifetime_s=1)
     body = token_request().json()
     assert body["expires_in"] == 1
@@ -92,7 +90,7 @@ def test_token_expires_after_its_lifetime(server, token_request):
     url = f"{server.base_url}/v3/shared/zones"
     params = {"operator_id": DEMO_OPERATOR_ID}
     assert httpx.get(url, params=params, headers=headers).status_code == 200
-    time.sleep(1.1)
+    clock.advance(1.1)
     expired = httpx.get(url, params=params, headers=headers)
     assert expired.status_code == 401
     assert "expired" in expired.json()["detail"]

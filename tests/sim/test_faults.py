@@ -9,7 +9,7 @@ import pytest
 
 from passport_sim.seed import DEMO_OPERATOR_ID
 
-from .conftest import make_item
+from .conftest import make_item, wait_until_served
 
 ZONES = "/v3/shared/zones"
 EVENTS = "/v3/shared/events"
@@ -76,16 +76,16 @@ def test_faulted_push_is_not_applied(api, server):
     assert server.sessions() == []
 
 
-def test_outage_503_for_every_request_during_the_window(api, server):
+def test_outage_503_for_every_request_during_the_window(api, server, clock):
     server.set_faults(outage={"seconds": 0.6, "mode": "503", "retry_after_s": 1})
     during = [zones(api), api.push("started", make_item()), api.rights()]
     assert [r.status_code for r in during] == [503, 503, 503]
     assert during[0].headers["Retry-After"] == "1"
-    time.sleep(0.7)
+    clock.advance(0.7)
     assert zones(api).status_code == 200
 
 
-def test_outage_refuse_mode_refuses_tcp_connections(server, plain_http, api):
+def test_outage_refuse_mode_refuses_tcp_connections(server, plain_http, api, clock):
     put_faults(plain_http, {"outage": {"seconds": 1.0, "mode": "refuse"}})
     deadline = time.monotonic() + 2
     with httpx.Client(base_url=server.base_url) as fresh:
@@ -98,17 +98,18 @@ def test_outage_refuse_mode_refuses_tcp_connections(server, plain_http, api):
             else:
                 time.sleep(0.02)
         assert refused
-        time.sleep(1.2)
-        assert fresh.get("/officer/api/operators").status_code == 200
+        clock.advance(1.2)
+        assert wait_until_served(fresh, "/officer/api/operators").status_code == 200
     assert zones(api).status_code == 200
 
 
-def test_refuse_connections_then_state_survives(server, api):
+def test_refuse_connections_then_state_survives(server, api, clock, plain_http):
     api.push("started", make_item())
     server.refuse_connections(0.5)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.base_url}/officer/api/operators")
-    time.sleep(0.7)
+    clock.advance(0.7)
+    wait_until_served(plain_http, "/officer/api/operators")
     assert len(api.rights(at="2026-11-28T00:00:00Z").json()["data"]) == 1
 
 
