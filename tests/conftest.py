@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -143,13 +144,22 @@ def api(container: Container) -> Iterator[Api]:
         client.close()
 
 
-@pytest.fixture
-def sim() -> Iterator[object]:
-    """The Passport simulator on a loopback port (admin paths on)."""
+@pytest.fixture(scope="session")
+def shared_sim() -> Iterator[object]:
+    """One Passport simulator on a loopback port (admin paths on) for the whole run."""
     from passport_sim.testing import SimServer  # noqa: PLC0415
 
     with SimServer() as server:
         yield server
+
+
+@pytest.fixture
+def sim(shared_sim: Any) -> Iterator[object]:
+    """The shared simulator, emptied: no sessions, tokens, requests or faults."""
+    shared_sim.reset()
+    yield shared_sim
+    shared_sim.clear_faults()
+    shared_sim.start()  # open again at once if the test closed the port
 
 
 @pytest.fixture
