@@ -221,6 +221,7 @@ def test_concurrent_writers_never_fail_with_busy(synced: Container, sim: Any) ->
     assert len(valid_plates(sim)) == 80
 
 
+@pytest.mark.slow
 def test_remapping_a_location_of_many_permits(synced: Container, sim: Any) -> None:
     """One mapping change re-derives every permit at the location, in chunks (SQLite bounds
     the parameters of one statement)."""
