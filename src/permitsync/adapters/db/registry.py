@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, insert, or_, select, update
+from sqlalchemy import Connection, delete, exists, insert, select, update
 
 from permitsync.adapters.db.schema import (
     companies,
@@ -17,6 +17,7 @@ from permitsync.adapters.db.schema import (
     permit_versions,
     permits,
 )
+from permitsync.adapters.db.status import permit_status_is
 from permitsync.domain.permits import PermitStatus, PermitTerms, Vehicle
 from permitsync.domain.records import CompanyRow, LocationRow, PermitRow
 
@@ -231,19 +232,8 @@ def list_permits(
                 permit_locations.c.location_id == location_id,
             ),
         )
-    if status == "expired":
-        query = query.where(
-            permits.c.status == PermitStatus.ACTIVE.value,
-            permits.c.valid_to.is_not(None),
-            permits.c.valid_to <= now,
-        )
-    elif status == PermitStatus.ACTIVE.value:
-        query = query.where(
-            permits.c.status == status,
-            or_(permits.c.valid_to.is_(None), permits.c.valid_to > now),
-        )
-    elif status is not None:
-        query = query.where(permits.c.status == status)
+    if status is not None:
+        query = query.where(permit_status_is(status, now))
     rows = conn.execute(query.order_by(permits.c.external_id).limit(limit)).all()
     return _rows_to_permits(conn, rows)
 
