@@ -25,8 +25,8 @@ from permitsync.adapters.passport.errors import PassportError
 from permitsync.adapters.passport.remote import RemoteRight
 from permitsync.domain.reconciliation import Believed, Finding, Repair, Shown, classify
 from permitsync.domain.rights import Acked
+from permitsync.sync.lease import SENDING_STATES
 from permitsync.sync.request_log import RequestLog, for_integration
-from permitsync.sync.store import SENDING_STATES
 
 log = structlog.get_logger(__name__)
 JOB_NAME = "reconcile"

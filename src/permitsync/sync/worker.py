@@ -40,6 +40,7 @@ from permitsync.domain.regions import (
 from permitsync.domain.rights import EventType, batches
 from permitsync.sync import outcomes, store
 from permitsync.sync.breaker import BreakerState
+from permitsync.sync.lease import Claimed, claim, open_gates
 from permitsync.sync.metrics import SyncMetrics
 from permitsync.sync.outcomes import Verdict
 from permitsync.sync.planner import RightsPlanner
@@ -108,8 +109,8 @@ class Worker:
         now = self.clock()
         lease = timedelta(seconds=self.settings.lease_s)
         with UnitOfWork(self.engine) as uow:
-            sending, probing = store.open_gates(uow.conn, now=now, policy=self.settings.breaker)
-            claimed = store.claim(
+            sending, probing = open_gates(uow.conn, now=now, policy=self.settings.breaker)
+            claimed = claim(
                 uow.conn,
                 owner=self.owner,
                 now=now,
@@ -118,7 +119,7 @@ class Worker:
                 integration_ids=sending,
             )
             for integration_id in probing:
-                claimed += store.claim(
+                claimed += claim(
                     uow.conn,
                     owner=self.owner,
                     now=now,
@@ -129,7 +130,7 @@ class Worker:
             uow.commit()
         if not claimed:
             return 0
-        groups: dict[tuple[int, EventType], list[store.Claimed]] = defaultdict(list)
+        groups: dict[tuple[int, EventType], list[Claimed]] = defaultdict(list)
         for right in claimed:
             groups[(right.integration_id, right.action.kind)].append(right)
         jobs = [
@@ -142,13 +143,11 @@ class Worker:
             self.request_log.flush()
         return len(claimed)
 
-    def _send_batch(
-        self, integration_id: int, kind: EventType, batch: Sequence[store.Claimed]
-    ) -> None:
+    def _send_batch(self, integration_id: int, kind: EventType, batch: Sequence[Claimed]) -> None:
         now = self.clock()
         items: list[dict[str, Any]] = []
-        sendable: list[store.Claimed] = []
-        invalid: list[tuple[store.Claimed, str]] = []
+        sendable: list[Claimed] = []
+        invalid: list[tuple[Claimed, str]] = []
         for right in batch:
             try:
                 items.append(event_item(self._event(right, now)))
@@ -188,7 +187,7 @@ class Worker:
         if wait > 0:
             self.sleep(wait)
 
-    def _event(self, right: store.Claimed, now: datetime) -> SessionEvent:
+    def _event(self, right: Claimed, now: datetime) -> SessionEvent:
         state = right.state
         if right.state_style != DEFAULT_STATE_STYLE:
             region = resolve_region(right.state, right.country)
@@ -210,13 +209,13 @@ class Worker:
     def _record_answers(
         self,
         integration_id: int,
-        sent: Sequence[store.Claimed],
+        sent: Sequence[Claimed],
         answers: Sequence[ItemOutcome],
         whole_problem: dict[str, Any] | None,
     ) -> None:
         now = self.clock()
         by_session = {a.session_id: a for a in answers}
-        done: list[tuple[store.Claimed, dict[str, Any]]] = []
+        done: list[tuple[Claimed, dict[str, Any]]] = []
         with UnitOfWork(self.engine) as uow:
             for right in sent:
                 answer = by_session.get(right.session_id)
@@ -266,7 +265,7 @@ class Worker:
     def _record_failure(
         self,
         integration_id: int,
-        sent: Sequence[store.Claimed],
+        sent: Sequence[Claimed],
         exc: Exception,
         retry_after_s: float | None,
     ) -> None:
@@ -300,7 +299,7 @@ class Worker:
                 self.metrics.sent("retry")
         log.info("send failed; will retry", error=str(exc), rights=len(sent))
 
-    def _record_invalid(self, invalid: Sequence[tuple[store.Claimed, str]]) -> None:
+    def _record_invalid(self, invalid: Sequence[tuple[Claimed, str]]) -> None:
         if not invalid:
             return
         now = self.clock()
