@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from passport_sim.seed import DEMO_OPERATOR_ID
 from tests.e2e.conftest import Stack
@@ -97,6 +98,7 @@ def check(latencies: list[float], label: str) -> None:
     assert median < MEDIAN_BOUND_S, f"{label}: median {median:.3f} s: woken by the poll only?"
 
 
+@pytest.mark.slow
 def test_permits_reach_the_enforcement_lookup_in_real_time(stack: Stack) -> None:
     set_up(stack)
     staff = stack.api.staff

@@ -64,6 +64,7 @@ def test_a_bad_setting_is_refused_naming_the_variable(variable: str, value: str)
     assert value not in result.stderr or variable != "PERMITSYNC_PASSPORT_CLIENT_SECRET"
 
 
+@pytest.mark.slow  # several `permitsync` processes
 def test_api_keys_created_and_revoked(db: str, tmp_path: Path) -> None:
     c = build_container(Settings(database_url=db))
     c.registry.put_company(STAFF, "uni", name="University")
@@ -116,6 +117,7 @@ def test_migrate_brings_an_empty_database_to_head(tmp_path: Path) -> None:
         c.close()
 
 
+@pytest.mark.slow  # several `permitsync` processes
 def test_replay_and_reconcile_commands(db: str, sim: Any) -> None:
     passport = {
         "PERMITSYNC_DATABASE_URL": db,
@@ -150,6 +152,7 @@ def test_replay_and_reconcile_commands(db: str, sim: Any) -> None:
     assert DEMO_OPERATOR_ID
 
 
+@pytest.mark.slow  # several `permitsync` processes
 def test_bench_prints_the_figures_as_json() -> None:
     result = run(
         [
@@ -183,6 +186,7 @@ def test_bench_prints_the_figures_as_json() -> None:
     assert figures["peak_rss_mb"] > 0
 
 
+@pytest.mark.slow  # several `permitsync` processes
 def test_serve_answers_health(db: str) -> None:
     from tests.support.server import free_port  # noqa: PLC0415
 

@@ -169,6 +169,7 @@ def test_cli_flags_become_a_fault_spec():
     assert args.port == 8900
 
 
+@pytest.mark.slow  # a child interpreter
 def test_passport_sim_command_serves_a_seed_file(tmp_path):
     seed = tmp_path / "seed.yaml"
     seed.write_text(yaml.safe_dump(SEED_DOC), encoding="utf-8")
@@ -199,6 +200,7 @@ def test_cli_refuses_a_missing_seed_file(tmp_path, capsys):
     assert "missing.json" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a child interpreter
 def test_simulator_imports_nothing_from_permitsync():
     code = (
         "import sys, passport_sim.app, passport_sim.testing, passport_sim.cli;"
