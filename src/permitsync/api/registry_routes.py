@@ -23,12 +23,14 @@ from permitsync.api.schemas import (
 )
 from permitsync.app import Container
 from permitsync.domain.errors import DomainValidationError
-from permitsync.domain.permits import PermitInput, VehicleInput
+from permitsync.domain.permits import EXPIRED, PermitInput, PermitStatus, VehicleInput
 from permitsync.domain.plates import normalize_plate
 from permitsync.domain.records import PermitRow
 from permitsync.services.registry import MAX_PAGE
 
 router = APIRouter(prefix="/api/v1")
+#: A permit status to filter by: a stored one, or ``expired`` (derived from time).
+STATUS_PATTERN = "^(" + "|".join([*(s.value for s in PermitStatus), EXPIRED]) + ")$"
 
 
 def _permit_out(c: Container, row: PermitRow, *, with_enforcement: bool = True) -> PermitOut:
@@ -90,7 +92,7 @@ def put_location(
         timezone=body.timezone,
     )
     _status(response, written.created)
-    return LocationOut.of(written.value)
+    return LocationOut.model_validate(written.value)
 
 
 @router.get(
@@ -100,7 +102,7 @@ def put_location(
 )
 def list_locations(company_id: CompanyId, actor: ActorDep, c: ContainerDep) -> list[LocationOut]:
     """The company's locations."""
-    return [LocationOut.of(row) for row in c.registry.list_locations(actor, company_id)]
+    return [LocationOut.model_validate(row) for row in c.registry.list_locations(actor, company_id)]
 
 
 @router.get(
@@ -115,7 +117,7 @@ def get_location(
     c: ContainerDep,
 ) -> LocationOut:
     """One location."""
-    return LocationOut.of(c.registry.get_location(actor, company_id, location_id))
+    return LocationOut.model_validate(c.registry.get_location(actor, company_id, location_id))
 
 
 @router.put(
@@ -172,7 +174,7 @@ def list_permits(
     location_id: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[
         str | None,
-        Query(pattern="^(active|suspended|cancelled|expired)$"),
+        Query(pattern=STATUS_PATTERN),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,

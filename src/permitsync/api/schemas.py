@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from permitsync.domain.naming import integration_name
 from permitsync.domain.permits import effective_status
-from permitsync.domain.records import CompanyRow, LocationRow, PermitRow
+from permitsync.domain.records import CompanyRow, PermitRow
 
 ID_PATTERN = r"^[A-Za-z0-9._~:-]{1,64}$"
 ExternalId = Annotated[str, Field(pattern=ID_PATTERN, description="Offstreet's identifier")]
@@ -48,23 +48,14 @@ class LocationIn(_In):
 
 
 class LocationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     company_id: str
     name: str
     timezone: str
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, row: LocationRow) -> LocationOut:
-        return cls(
-            id=row.id,
-            company_id=row.company_id,
-            name=row.name,
-            timezone=row.timezone,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
 
 
 class VehicleIn(_In):
