@@ -133,12 +133,22 @@ class Api:
             client.close()
 
 
-@pytest.fixture
-def api(container: Container) -> Iterator[Api]:
-    from permitsync.api.main import create_api  # noqa: PLC0415
-    from tests.support.server import serve_in_thread  # noqa: PLC0415
+@pytest.fixture(scope="session")
+def api_server() -> Iterator[tuple[Any, str]]:
+    """One uvicorn server for the run; each test mounts its own API (and container) on it."""
+    from tests.support.server import AppSlot, serve_in_thread  # noqa: PLC0415
 
-    with serve_in_thread(create_api(container)) as base_url:
+    slot = AppSlot()
+    with serve_in_thread(slot) as base_url:
+        yield slot, base_url
+
+
+@pytest.fixture
+def api(container: Container, api_server: tuple[Any, str]) -> Iterator[Api]:
+    from permitsync.api.main import create_api  # noqa: PLC0415
+    from tests.support.server import shared_or_own  # noqa: PLC0415
+
+    with shared_or_own(*api_server, create_api(container)) as base_url:
         client = Api(base_url, container)
         yield client
         client.close()

@@ -36,7 +36,7 @@ from permitsync.app import Container, build_container
 from permitsync.config import Settings
 from tests.conftest import Api
 from tests.support.scenario import STAFF
-from tests.support.server import serve_in_thread
+from tests.support.server import AppSlot, serve_in_thread, shared_or_own
 
 BASE = "/api/v1/companies/uni"
 INTEGRATION = BASE + "/integrations/passport"
@@ -95,10 +95,15 @@ def api_on(database_url: str, sim: SimServer) -> Iterator[Api]:
 
 
 @pytest.fixture
-def api(synced: Container) -> Iterator[Api]:
-    """The REST API over a container whose Passport is the simulator (no background worker)."""
-    with served(synced) as client:
-        yield client
+def api(synced: Container, api_server: tuple[AppSlot, str]) -> Iterator[Api]:
+    """The REST API over a container whose Passport is the simulator (no background worker),
+    on the run's shared server."""
+    with shared_or_own(*api_server, create_api(synced)) as base_url:
+        client = Api(base_url, synced)
+        try:
+            yield client
+        finally:
+            client.close()
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:
