@@ -6,11 +6,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import Engine
 
+from permitsync.adapters.clock import utc_now
 from permitsync.adapters.db import integrations as integration_db
 from permitsync.adapters.db.engine import create_db_engine
 from permitsync.adapters.db.uow import UnitOfWork
@@ -30,10 +31,7 @@ from permitsync.sync.worker import Worker
 
 Clock = Callable[[], datetime]
 
-
-def utc_now() -> datetime:
-    """The wall clock, in UTC."""
-    return datetime.now(UTC)
+__all__ = ["Clock", "Container", "build_container", "utc_now"]
 
 
 @dataclass

@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Self, TypeVar
 
 import httpx
 from pydantic import SecretStr
 
 from permitsync import __version__
+from permitsync.adapters.clock import utc_now as wall_clock
 from permitsync.adapters.passport import remote
 from permitsync.adapters.passport.errors import (
     PassportAuthFailed,
@@ -79,10 +80,6 @@ class _Answer(NamedTuple):
     problem: Problem | None  # for non-2xx answers
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class PassportClient:
     """Talks to one Passport host with the integration's client credentials (A-1)."""
 
@@ -98,7 +95,7 @@ class PassportClient:
         read_timeout_s: float = 10.0,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
-        utc_now: Callable[[], datetime] = _utc_now,
+        utc_now: Callable[[], datetime] = wall_clock,
         on_exchange: Callable[[Exchange], None] | None = None,
         page_limit: int = DEFAULT_PAGE_LIMIT,
     ) -> None:
