@@ -229,7 +229,8 @@ class Registry:
         items: Sequence[tuple[str, PermitInput]],
     ) -> BulkOutcome:
         """Create or replace many permits in one unit of work (bulk loads). Each bad item is
-        reported by its index with its field errors and not stored; the good ones are."""
+        reported by its index with its field errors and not stored; the good ones are. New
+        permits are inserted together, a few statements for the whole batch."""
         now = self._clock()
         outcome = BulkOutcome()
         with UnitOfWork(self._engine) as uow:
@@ -240,25 +241,65 @@ class Registry:
             existing = repo.get_permits_by_external_id(
                 uow.conn, company_id, [permit_id for permit_id, _ in items]
             )
+            fresh: dict[str, PermitTerms] = {}
             for index, (permit_id, data) in enumerate(items):
                 try:
                     terms = normalize_permit(data, timezone_of=zones.get)
                 except DomainValidationError as exc:
                     outcome.errors[index] = list(exc.errors)
                     continue
+                if permit_id in fresh:
+                    # The same new permit twice in one batch: store the first, then update.
+                    inserted = self._insert_new(uow, actor, company_id, fresh, now)
+                    existing |= inserted
+                    changed += [row.pk for row in inserted.values()]
+                    fresh = {}
                 current = existing.get(permit_id)
+                if current is None:
+                    fresh[permit_id] = terms
+                    outcome.created += 1
+                    continue
                 written = self._store(
                     uow, actor, company_id, permit_id, current, terms, now, observe=False
                 )
                 existing[permit_id] = written.value
                 if written.changed:
                     changed.append(written.value.pk)
-                outcome.created += written.created
-                outcome.updated += written.changed and not written.created
+                outcome.updated += written.changed
                 outcome.unchanged += not written.changed
+            inserted = self._insert_new(uow, actor, company_id, fresh, now)
+            changed += [row.pk for row in inserted.values()]
             self.observer.permits_changed(uow, changed, now)
             uow.commit()
         return outcome
+
+    @staticmethod
+    def _insert_new(
+        uow: UnitOfWork,
+        actor: Actor,
+        company_id: str,
+        fresh: dict[str, PermitTerms],
+        now: datetime,
+    ) -> dict[str, PermitRow]:
+        """Insert new permits at version 1 with their first version records."""
+        pks = repo.insert_permits(uow.conn, company_id, list(fresh.items()), now)
+        versions = []
+        stored: dict[str, PermitRow] = {}
+        for pk, (permit_id, terms) in zip(pks, fresh.items(), strict=True):
+            snapshot = terms.snapshot()
+            versions.append(
+                {
+                    "permit_pk": pk,
+                    "version": 1,
+                    "changed_at": now,
+                    "changed_by": actor.key_name,
+                    "changes": changes_between(None, snapshot),
+                    "snapshot": snapshot,
+                }
+            )
+            stored[permit_id] = PermitRow(pk, company_id, permit_id, terms, 1, now, now)
+        repo.insert_versions(uow.conn, versions)
+        return stored
 
     def cancel_permit(self, actor: Actor, company_id: str, permit_id: str) -> PermitRow:
         """Mark the permit cancelled (kept with its history); cancelling twice changes nothing."""

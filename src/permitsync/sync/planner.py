@@ -108,6 +108,8 @@ class RightsPlanner:
             mapping[row.company_id][row.location_id] = row.zone_id
         live = self._live_rows(conn, [p.pk for p in permits])
         changed = 0
+        # New rights of every permit go in one statement (a bulk load creates thousands).
+        created: list[dict[str, object]] = []
         for permit in permits:
             integration_id = integration_of.get(permit.company_id)
             existing = live.get(permit.pk, {})
@@ -127,7 +129,9 @@ class RightsPlanner:
                 if integration_id is not None
                 else {}
             )
-            changed += self._apply(conn, permit.pk, integration_id, existing, wanted, now)
+            changed += self._apply(conn, permit.pk, integration_id, existing, wanted, now, created)
+        if created:
+            conn.execute(insert(rights), created)
         return changed
 
     @staticmethod
@@ -158,6 +162,7 @@ class RightsPlanner:
         existing: dict[RightKey, tuple[int, datetime, bool]],
         wanted: dict[RightKey, DesiredRight],
         now: datetime,
+        created: list[dict[str, object]],
     ) -> int:
         retire, re_end, create = plan_changes(
             {key: (end, rolling) for key, (_, end, rolling) in existing.items()}, wanted
@@ -180,10 +185,9 @@ class RightsPlanner:
                 .values(desired_end=wanted[key].end, open_ended=wanted[key].open_ended, **bump)
             )
         if create and integration_id is not None:
-            conn.execute(
-                insert(rights),
-                [self._new_row(permit_pk, integration_id, wanted[key], now) for key in create],
-            )
+            created += [
+                self._new_row(permit_pk, integration_id, wanted[key], now) for key in create
+            ]
         return len(retire) + len(re_end) + len(create)
 
     @staticmethod

@@ -265,6 +265,54 @@ def insert_permit(
     return pk
 
 
+def insert_permits(
+    conn: Connection,
+    company_id: str,
+    items: Sequence[tuple[str, PermitTerms]],
+    now: datetime,
+) -> list[int]:
+    """Insert new permits at version 1, a few statements for all of them (bulk loads);
+    returns their surrogate keys in the order of ``items``."""
+    if not items:
+        return []
+    pks = [
+        int(pk)
+        for pk in conn.execute(
+            insert(permits).returning(permits.c.pk, sort_by_parameter_order=True),
+            [
+                {
+                    "company_id": company_id,
+                    "external_id": permit_id,
+                    "status": terms.status.value,
+                    "valid_from": terms.valid_from,
+                    "valid_to": terms.valid_to,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for permit_id, terms in items
+            ],
+        ).scalars()
+    ]
+    conn.execute(
+        insert(permit_vehicles),
+        [
+            _vehicle_row(pk, position, company_id, v)
+            for pk, (_, terms) in zip(pks, items, strict=True)
+            for position, v in enumerate(terms.vehicles)
+        ],
+    )
+    conn.execute(
+        insert(permit_locations),
+        [
+            {"permit_pk": pk, "position": position, "company_id": company_id, "location_id": lid}
+            for pk, (_, terms) in zip(pks, items, strict=True)
+            for position, lid in enumerate(terms.location_ids)
+        ],
+    )
+    return pks
+
+
 def update_permit(
     conn: Connection, pk: int, company_id: str, terms: PermitTerms, now: datetime
 ) -> int:
@@ -290,18 +338,7 @@ def update_permit(
 def _write_children(conn: Connection, pk: int, company_id: str, terms: PermitTerms) -> None:
     conn.execute(
         insert(permit_vehicles),
-        [
-            {
-                "permit_pk": pk,
-                "position": position,
-                "company_id": company_id,
-                "plate": v.plate,
-                "raw_plate": v.raw_plate,
-                "state": v.state,
-                "country": v.country,
-            }
-            for position, v in enumerate(terms.vehicles)
-        ],
+        [_vehicle_row(pk, position, company_id, v) for position, v in enumerate(terms.vehicles)],
     )
     conn.execute(
         insert(permit_locations),
@@ -310,6 +347,24 @@ def _write_children(conn: Connection, pk: int, company_id: str, terms: PermitTer
             for position, lid in enumerate(terms.location_ids)
         ],
     )
+
+
+def _vehicle_row(pk: int, position: int, company_id: str, v: Vehicle) -> dict[str, Any]:
+    return {
+        "permit_pk": pk,
+        "position": position,
+        "company_id": company_id,
+        "plate": v.plate,
+        "raw_plate": v.raw_plate,
+        "state": v.state,
+        "country": v.country,
+    }
+
+
+def insert_versions(conn: Connection, versions: Sequence[dict[str, Any]]) -> None:
+    """Insert version records (keys: the columns of ``permit_versions``) in one statement."""
+    if versions:
+        conn.execute(insert(permit_versions), list(versions))
 
 
 def insert_version(
