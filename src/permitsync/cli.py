@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,7 +10,11 @@ import typer
 from permitsync.app import Container, build_container
 from permitsync.config import Settings, SettingsError, load_settings
 from permitsync.log import configure_logging
+from permitsync.services.auth import Actor
 from permitsync.services.errors import ServiceError
+
+#: Who the CLI acts as: it runs on the server with its database, so it is staff.
+CLI_STAFF = Actor(key_name="cli", is_staff=True, company_id=None)
 
 app = typer.Typer(
     help="permitsync: Offstreet permits kept equal in Passport OpsMan.",
@@ -76,8 +81,6 @@ def demo(
     sim_port: Annotated[int, typer.Option(help="Port of the simulated Passport")] = 8900,
 ) -> None:
     """Run everything on one machine: simulated Passport, API, worker, demo data."""
-    from pathlib import Path  # noqa: PLC0415
-
     from permitsync.tools.demo import run_demo  # noqa: PLC0415
 
     run_demo(_settings(), sim_port=sim_port, var_dir=Path("var"))
@@ -109,12 +112,9 @@ def replay(
     permit: Annotated[str | None, typer.Option(help="Only this permit's")] = None,
 ) -> None:
     """Send a company's parked rights again (workers pick them up)."""
-    from permitsync.services.auth import Actor  # noqa: PLC0415
-
     container = _container()
-    staff = Actor(key_name="cli", is_staff=True, company_id=None)
     try:
-        count = container.integrations.replay(staff, company, permit_id=permit)
+        count = container.integrations.replay(CLI_STAFF, company, permit_id=permit)
     except ServiceError as exc:
         raise _fail(str(exc)) from None
     finally:
@@ -129,12 +129,9 @@ def reconcile(
     """Compare Passport's enforcement lookup with what was acknowledged, and repair."""
     import json  # noqa: PLC0415
 
-    from permitsync.services.auth import Actor  # noqa: PLC0415
-
     container = _container()
-    staff = Actor(key_name="cli", is_staff=True, company_id=None)
     try:
-        result = container.integrations.reconcile(staff, company, container.reconciler())
+        result = container.integrations.reconcile(CLI_STAFF, company, container.reconciler())
     except (ServiceError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
     finally:
@@ -169,6 +166,67 @@ def bench(
         passport_rate=passport_rate,
     )
     figures = run_bench(opts, say=(lambda _msg: None) if as_json else typer.echo)
+    typer.echo(json.dumps(figures) if as_json else table(figures))
+
+
+@app.command("import")
+def import_permits(
+    file: Annotated[Path, typer.Argument(help="A CSV, XLSX or XLS file of permits")],
+    company: Annotated[str, typer.Option(help="The company the permits belong to")],
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="'Column Name=field' for a column the usual names miss"),
+    ] = None,
+    partial: Annotated[bool, typer.Option(help="Write the good rows, report the bad")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Only check and report")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write the bad rows to this CSV")] = None,
+) -> None:
+    """Import permits from a file: every row checked as the API checks it; by default all or
+    nothing."""
+    from permitsync.adapters.sheets import SheetError  # noqa: PLC0415
+    from permitsync.domain.sheets import parse_map_option  # noqa: PLC0415
+    from permitsync.services.imports import Importer, ImportOptions  # noqa: PLC0415
+    from permitsync.tools.bulk_cli import print_report, progress_bar, write_report  # noqa: PLC0415
+
+    try:
+        overrides = dict(parse_map_option(spec) for spec in mapping or [])
+    except ValueError as exc:
+        raise _fail(f"--map: {exc}") from None
+    if not file.is_file():
+        raise _fail(f"no file {str(file)!r}")
+    container = _container()
+    options = ImportOptions(partial=partial, dry_run=dry_run, mapping=overrides)
+    try:
+        with progress_bar() as progress:
+            result = Importer(container.registry).import_file(
+                CLI_STAFF, company, file, options, progress=progress
+            )
+    except (ServiceError, SheetError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        container.close()
+    if report is not None:
+        write_report(report, result.problems)
+    print_report(result, report_file=report)
+    if result.failure or (result.problems and not partial):
+        raise typer.Exit(1)
+
+
+@app.command("bench-import")
+def bench_import(
+    rows: Annotated[int, typer.Option(help="Rows in the generated file")] = 200_000,
+    database_url: Annotated[str | None, typer.Option(help="Default: a temporary SQLite")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Measure the import of a generated permit file: rows per second and peak memory."""
+    import json  # noqa: PLC0415
+
+    from permitsync.tools.bench import table  # noqa: PLC0415
+    from permitsync.tools.bench_import import run_bench_import  # noqa: PLC0415
+
+    configure_logging(level="WARNING", fmt="console")
+    say = (lambda _msg: None) if as_json else typer.echo
+    figures = run_bench_import(rows=rows, database_url=database_url, say=say)
     typer.echo(json.dumps(figures) if as_json else table(figures))
 
 

@@ -8,8 +8,8 @@ from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from permitsync.api.schemas import ID_PATTERN
 from permitsync.app import Container
+from permitsync.domain.ids import ID_PATTERN
 from permitsync.services.auth import Actor, authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `permitsync api-key create`")

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from permitsync.api.deps import ActorDep, CompanyId, ContainerDep, LocationId
-from permitsync.api.schemas import ID_PATTERN, _In
+from permitsync.api.schemas import _In
+from permitsync.domain.ids import ID_PATTERN
 from permitsync.domain.lifecycle import SET_BY_STAFF
 from permitsync.domain.regions import StateStyle
 

@@ -7,11 +7,11 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from permitsync.domain.ids import ID_PATTERN
 from permitsync.domain.naming import integration_name
 from permitsync.domain.permits import effective_status
 from permitsync.domain.records import CompanyRow, PermitRow
 
-ID_PATTERN = r"^[A-Za-z0-9._~:-]{1,64}$"
 ExternalId = Annotated[str, Field(pattern=ID_PATTERN, description="Offstreet's identifier")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
