@@ -9,6 +9,9 @@ from permitsync.domain.errors import FieldError
 
 #: Requests larger than this are refused with 413.
 MAX_BODY_BYTES = 1024 * 1024
+#: Permit file uploads (paths ending in ``/imports``) may be this large: about a million rows.
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+UPLOAD_SUFFIX = "/imports"
 
 
 class BodyTooLarge(Exception):
@@ -18,16 +21,24 @@ class BodyTooLarge(Exception):
 class BodyLimitMiddleware:
     """Refuse a body over ``max_bytes`` with a 413 problem, by Content-Length or by counting."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int = MAX_BODY_BYTES,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self._declared_too_large(scope):
-            await self._refuse(scope, receive, send)
+        limit = self._limit(scope)
+        if self._declared_too_large(scope, limit):
+            await self._refuse(scope, receive, send, limit)
             return
         seen = 0
         started = False
@@ -37,7 +48,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise BodyTooLarge
             return message
 
@@ -51,20 +62,26 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, limit)
 
-    def _declared_too_large(self, scope: Scope) -> bool:
+    def _limit(self, scope: Scope) -> int:
+        path: str = scope.get("path", "")
+        return self.max_upload_bytes if path.endswith(UPLOAD_SUFFIX) else self.max_bytes
+
+    @staticmethod
+    def _declared_too_large(scope: Scope, limit: int) -> bool:
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit():
-                return int(value) > self.max_bytes
+                return int(value) > limit
         return False
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         answer = problem(
             413,
             "too-large",
             "Request body too large",
-            detail=f"the body may be at most {self.max_bytes} bytes",
-            errors=[FieldError("body", f"larger than {self.max_bytes} bytes")],
+            detail=f"the body may be at most {limit} bytes",
+            errors=[FieldError("body", f"larger than {limit} bytes")],
         )
         await answer(scope, receive, send)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 import permitsync
-from permitsync.api import health, integration_routes, problems, registry_routes
+from permitsync.api import health, import_routes, integration_routes, problems, registry_routes
 from permitsync.api.body_limit import BodyLimitMiddleware
 from permitsync.app import Container
 
@@ -22,6 +22,7 @@ def create_api(container: Container) -> FastAPI:
     app.include_router(health.router)
     app.include_router(registry_routes.router)
     app.include_router(integration_routes.router)
+    app.include_router(import_routes.router)
     app.add_middleware(BodyLimitMiddleware)
     return app
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from permitsync.adapters.sheets import Sheet, open_sheet
+from permitsync.adapters.sheets import Sheet, SheetError, open_sheet
 from permitsync.domain.errors import DomainValidationError
 from permitsync.domain.permits import normalize_permit
 from permitsync.domain.sheets import SheetField, cell_text, match_headers
@@ -32,6 +32,8 @@ from permitsync.services.auth import Actor
 from permitsync.services.errors import ServiceError
 from permitsync.services.import_rows import RowParser, RowProblem, SheetPermit, SheetRow
 from permitsync.services.registry import Registry
+
+__all__ = ["ImportOptions", "ImportReport", "Importer", "Progress", "SheetError"]
 
 #: ``progress(phase, share)``: phase is ``reading``, ``checking`` or ``writing``; share 0 to 1.
 Progress = Callable[[str, float], None]
