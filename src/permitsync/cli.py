@@ -212,6 +212,48 @@ def import_permits(
         raise typer.Exit(1)
 
 
+@app.command()
+def export(
+    company: Annotated[str, typer.Option(help="The company whose permits to export")],
+    zone: Annotated[
+        str | None, typer.Option(help="Only permits with a location mapped to this zone number")
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or xlsx (default: from --output, or csv)")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="The file to write (CSV: default stdout)")
+    ] = None,
+) -> None:
+    """Export permits per right (zone number, plate, state, start, end, sync state, session
+    id); the file reads back with `permitsync import` unchanged."""
+    import sys  # noqa: PLC0415
+
+    from permitsync.adapters.sheets import write_csv, write_xlsx  # noqa: PLC0415
+    from permitsync.domain.errors import DomainValidationError  # noqa: PLC0415
+    from permitsync.services.exports import HEADER, Exporter  # noqa: PLC0415
+
+    kind = (fmt or (output.suffix.lstrip(".") if output else "") or "csv").casefold()
+    if kind not in {"csv", "xlsx"}:
+        raise _fail(f"--format: {kind!r} is not csv or xlsx")
+    if kind == "xlsx" and output is None:
+        raise _fail("an XLSX export needs --output FILE.xlsx")
+    container = _container()
+    exporter = Exporter(container.engine, container.registry, clock=container.clock)
+    try:
+        rows = exporter.rows(CLI_STAFF, company, zone=zone)
+        if kind == "xlsx" and output is not None:
+            write_xlsx(output, HEADER, rows)
+        else:
+            write_csv(output or sys.stdout, HEADER, rows)
+    except (ServiceError, DomainValidationError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        container.close()
+    if output is not None:
+        typer.echo(f"wrote {output}", err=True)
+
+
 @app.command("bench-import")
 def bench_import(
     rows: Annotated[int, typer.Option(help="Rows in the generated file")] = 200_000,

@@ -73,3 +73,37 @@ def test_import_usage_errors(db: str, tmp_path: Path) -> None:
     unknown = run(["import", str(path), "--company", "nope"])
     assert unknown.exit_code == 1
     assert "no company 'nope'" in unknown.stderr
+
+
+def test_export_to_stdout_and_xlsx_and_back(db: str, tmp_path: Path) -> None:
+    path = tmp_path / "permits.csv"
+    path.write_text(CSV)
+    assert run(["import", str(path), "--company", "uni", "--partial"]).exit_code == 0
+    exported = run(["export", "--company", "uni"])
+    assert exported.exit_code == 0, exported.stderr
+    lines = list(csv.reader(exported.stdout.splitlines()))
+    assert lines[0][:5] == ["Permit ID", "Location ID", "Location Name", "Zone Number", "Plate"]
+    assert [(line[0], line[4], line[11]) for line in lines[1:]] == [
+        ("P1", "ABC123", "not mapped"),
+        ("P3", "XYZ789", "not mapped"),
+    ]
+    xlsx = tmp_path / "export.xlsx"
+    written = run(["export", "--company", "uni", "--output", str(xlsx)])
+    assert written.exit_code == 0, written.stderr
+    back = run(["import", str(xlsx), "--company", "uni"])
+    assert back.exit_code == 0, back.stderr
+    assert "0 created, 0 updated, 2 unchanged" in back.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "pdf"], "'pdf' is not csv or xlsx"),
+        (["--format", "xlsx"], "needs --output FILE.xlsx"),
+        (["--zone", "LotA"], "no location is mapped to zone 'LotA'"),
+    ],
+)
+def test_export_usage_errors(db: str, args: list[str], message: str) -> None:
+    result = run(["export", "--company", "uni", *args])
+    assert result.exit_code == 1
+    assert message in result.stderr
