@@ -78,12 +78,30 @@ def serve() -> None:
 
 @app.command()
 def demo(
-    sim_port: Annotated[int, typer.Option(help="Port of the simulated Passport")] = 8900,
+    port: Annotated[
+        int | None, typer.Option(help="Port of the API (default 8000, or a free one)")
+    ] = None,
+    sim_port: Annotated[
+        int | None,
+        typer.Option(help="Port of the simulated Passport (default 8900, or a free one)"),
+    ] = None,
 ) -> None:
-    """Run everything on one machine: simulated Passport, API, worker, demo data."""
-    from permitsync.tools.demo import run_demo  # noqa: PLC0415
+    """Run everything on one machine: simulated Passport, API, worker, a company with a few
+    hundred permits and a trickle of changes. Data under ./var/demo."""
+    from permitsync.tools.demo import PortInUse, run_demo  # noqa: PLC0415
 
-    run_demo(_settings(), sim_port=sim_port, var_dir=Path("var"))
+    settings = _settings()
+    if "log_level" not in settings.model_fields_set:
+        # A person watches this terminal: warnings only, readable, unless asked otherwise.
+        configure_logging(level="WARNING", fmt="console")
+    try:
+        run_demo(settings, port=port, sim_port=sim_port, var_dir=Path("var") / "demo")
+    except PortInUse as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        pass  # uvicorn has shut down and passes Ctrl-C on; everything is stopped
+    typer.echo("demo stopped", err=True)
 
 
 @app.command()
