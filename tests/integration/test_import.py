@@ -332,3 +332,30 @@ def test_import_and_reimport_on_postgres(postgres_url: str, tmp_path: Path) -> N
         assert len(permits(c)["H1"].vehicles) == 2
     finally:
         c.close()
+
+
+def test_a_failure_mid_file_leaves_whole_chunks_and_says_how_far_it_got(
+    sqlite_container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError  # noqa: PLC0415
+
+    registry = sqlite_container.registry
+    real = registry.put_permits
+    calls: list[int] = []
+
+    def failing_second_chunk(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(registry, "put_permits", failing_second_chunk)
+    lines = "".join(f"P{i:02d},PL{i:04d},NC,2026-12-01,,lot-a\n" for i in range(25))
+    report = run(sqlite_container, write(tmp_path, HEADER + lines), chunk_size=10)
+    assert report.failure is not None
+    assert report.failure.startswith("stopped at row 12 (permit P10)")
+    assert "disk I/O error" in report.failure
+    assert "the 1 chunk(s) before it (10 permits) are stored" in report.failure
+    assert (report.created, report.chunks_written) == (10, 1)
+    assert not report.ok
+    assert sorted(permits(sqlite_container)) == [f"P{i:02d}" for i in range(10)]

@@ -292,7 +292,7 @@ class Importer:
             first = chunk[0]
             report.failure = (
                 f"stopped at row {first.rows[0].row} (permit {first.key}): {exc}; the "
-                f"{report.chunks_written} chunks before it ({report.written + report.unchanged}"
+                f"{report.chunks_written} chunk(s) before it ({report.written + report.unchanged}"
                 " permits) are stored; importing the same file again finishes the job"
             )
             return False
