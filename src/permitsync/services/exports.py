@@ -19,7 +19,6 @@ from permitsync.adapters.db import registry as repo
 from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.domain.errors import DomainValidationError
 from permitsync.services.auth import Actor
-from permitsync.services.integrations import right_view
 from permitsync.services.registry import Registry
 
 HEADER = (
@@ -87,7 +86,7 @@ class Exporter:
                 )
                 page = [p for p in batch if wanted is None or wanted & set(p.terms.location_ids)]
                 standing = queries.present_rights(uow.conn, [p.pk for p in page])
-            rights = {(r.permit_pk, r.plate, r.state, r.zone_id): right_view(r) for r in standing}
+            rights = {(r.permit_pk, r.plate, r.state, r.zone_id): r for r in standing}
             for permit in page:
                 zone_info = ZoneInfo(locations[permit.terms.location_ids[0]].timezone)
                 start = _local(permit.terms.valid_from, zone_info)
@@ -96,7 +95,7 @@ class Exporter:
                     for location_id in permit.terms.location_ids:
                         zone_id, number = mapped.get(location_id, ("", ""))
                         right = rights.get((permit.pk, vehicle.plate, vehicle.state, zone_id))
-                        sync = right["status"] if right else (NOT_SENT if zone_id else NOT_MAPPED)
+                        sync = right.status if right else (NOT_SENT if zone_id else NOT_MAPPED)
                         yield [
                             permit.external_id,
                             location_id,
@@ -110,7 +109,7 @@ class Exporter:
                             end,
                             permit.terms.status.value,
                             sync,
-                            right["session_id"] if right else "",
+                            right.session_id if right else "",
                         ]
             if len(batch) < PAGE:
                 return

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from permitsync.adapters.db.schema import rights, zone_mappings, zones
+from permitsync.adapters.db.status import status_of
 
 
 def location_zones(conn: Connection, company_id: str) -> dict[str, tuple[str, str]]:
@@ -26,12 +27,20 @@ def location_zones(conn: Connection, company_id: str) -> dict[str, tuple[str, st
 
 
 def present_rights(conn: Connection, permit_pks: Sequence[int]) -> list[Any]:
-    """The rights the permits call for now (not the retired ones), oldest first."""
+    """The rights the permits call for now (not the retired ones), oldest first: permit,
+    plate, state, zone, session id and sync status."""
     if not permit_pks:
         return []
     return list(
         conn.execute(
-            select(rights)
+            select(
+                rights.c.permit_pk,
+                rights.c.plate,
+                rights.c.state,
+                rights.c.zone_id,
+                rights.c.session_id,
+                status_of().label("status"),
+            )
             .where(rights.c.permit_pk.in_(list(permit_pks)), rights.c.desired_present.is_(True))
             .order_by(rights.c.id)
         )
