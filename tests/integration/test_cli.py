@@ -65,6 +65,7 @@ def test_a_bad_setting_is_refused_naming_the_variable(variable: str, value: str)
 
 
 @pytest.mark.slow  # several `permitsync` processes
+@pytest.mark.timeout(400)  # nine processes; each took up to 20 s to start on a loaded machine
 def test_api_keys_created_and_revoked(db: str, tmp_path: Path) -> None:
     c = build_container(Settings(database_url=db))
     c.registry.put_company(STAFF, "uni", name="University")

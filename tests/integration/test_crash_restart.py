@@ -23,7 +23,10 @@ from tests.support.db import truncate_all
 from tests.support.scenario import STAFF, live_company, passport_container, permit
 from tests.support.server import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+#: How long a fresh `permitsync` process may take to start: seconds here, but a loaded shared
+#: machine has taken 20-40 s just to import it. The waits end as soon as the process is up.
+STARTUP_S = 120
 CLI = "from permitsync.cli import main; main()"
 
 
@@ -132,7 +135,7 @@ def test_killed_worker_leases_are_taken_over(pg_url: str, sim: Any, tmp_path: Pa
                     ).first()
                 )
 
-        wait_until(victim_holds_leases, timeout=30, what="the victim to claim rights")
+        wait_until(victim_holds_leases, timeout=STARTUP_S, what="the victim to claim rights")
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
         assert victim_holds_leases()  # its claims are orphaned...
@@ -192,7 +195,9 @@ def test_sqlite_serve_killed_and_restarted_drains(
     serve = spawn(["serve"], env, tmp_path / "serve.log")
     try:
         wait_until(
-            lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=30, what="serve to start"
+            lambda: _answers(f"http://127.0.0.1:{port}/healthz"),
+            timeout=STARTUP_S,
+            what="serve to start",
         )
         live_company(c)
         sim.set_faults(latency_ms=200, path="/v3/shared/events")
