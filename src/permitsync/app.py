@@ -4,8 +4,9 @@ settings, once, and nothing at import time."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import httpx
@@ -20,6 +21,7 @@ from permitsync.config import Settings
 from permitsync.services.integrations import Integrations
 from permitsync.services.registry import Registry
 from permitsync.sync.breaker import BreakerPolicy, BreakerState
+from permitsync.sync.heartbeat import Heartbeat, Pulse
 from permitsync.sync.metrics import SyncMetrics
 from permitsync.sync.planner import RightsPlanner
 from permitsync.sync.ratelimit import RateLimit
@@ -50,6 +52,7 @@ class Container:
     passport: PassportClient | None
     clock: Clock = field(default=utc_now)
     _threads: list[tuple[threading.Event, threading.Thread]] = field(default_factory=list)
+    _heartbeats: list[tuple[threading.Thread, Heartbeat]] = field(default_factory=list)
     _listener: PostgresListener | None = None
 
     def worker(self, *, owner: str | None = None) -> Worker:
@@ -97,6 +100,30 @@ class Container:
             )
             thread.start()
             self._threads.append((stop, thread))
+            self._heartbeats.append((thread, worker.heartbeat))
+
+    def worker_pulses(self) -> list[Pulse]:
+        """The heartbeat of every worker this process started (none: it runs no workers). A
+        worker whose thread has ended reads as stopped."""
+        pulses = []
+        for thread, heartbeat in self._heartbeats:
+            pulse = heartbeat.pulse()
+            if not thread.is_alive():
+                pulse = replace(pulse, stopped=True)
+            pulses.append(pulse)
+        return pulses
+
+    def workers_healthy(self) -> bool:
+        """Every started worker beats and is not failing step after step (readiness; a
+        process that runs no workers is healthy)."""
+        stale_s = self.settings.sync_heartbeat_stale_s
+        return all(pulse.healthy(stale_s) for pulse in self.worker_pulses())
+
+    def workers_beating(self) -> bool:
+        """Every started worker's thread runs and has finished a step within
+        ``SYNC_HEARTBEAT_STALE_S`` (the liveness a ``permitsync worker`` process checks)."""
+        stale_s = self.settings.sync_heartbeat_stale_s
+        return all(pulse.beating(stale_s) for pulse in self.worker_pulses())
 
     def stop_workers(self) -> None:
         """Stop the background workers and wait for them."""
@@ -106,6 +133,7 @@ class Container:
         for _, thread in self._threads:
             thread.join(timeout=30)
         self._threads.clear()
+        self._heartbeats.clear()
         if self._listener is not None:
             self._listener.stop()
             self._listener = None
@@ -165,16 +193,23 @@ def build_container(
         request_log=request_log,
     )
     metrics = SyncMetrics()
+    last_count: list[float] = []
 
     def refresh_queue(m: SyncMetrics) -> None:
         with UnitOfWork(engine, readonly=True) as uow:
-            for status, count in integration_db.status_counts(uow.conn).by_status().items():
-                m.queue.labels(status=status.value).set(count)
             for company_id, breaker in integration_db.breaker_states(uow.conn).items():
                 m.breaker.labels(company=company_id).set(breaker != BreakerState.CLOSED)
+            # Counting every right is the one expensive part of a scrape: at most once per
+            # interval, however often Prometheus (or anyone) scrapes.
+            now = time.monotonic()
+            if last_count and now - last_count[0] < container.settings.metrics_count_interval_s:
+                return
+            last_count[:] = [now]
+            for status, count in integration_db.status_counts(uow.conn).by_status().items():
+                m.queue.labels(status=status.value).set(count)
 
     metrics.refreshers.append(refresh_queue)
-    return Container(
+    container = Container(
         settings=settings,
         engine=engine,
         registry=registry,
@@ -187,3 +222,12 @@ def build_container(
         passport=passport,
         clock=clock,
     )
+
+    def refresh_workers(m: SyncMetrics) -> None:
+        stale_s = settings.sync_heartbeat_stale_s
+        for pulse in container.worker_pulses():
+            m.worker_age.labels(worker=pulse.name).set(round(pulse.age_s, 3))
+            m.worker_up.labels(worker=pulse.name).set(1 if pulse.healthy(stale_s) else 0)
+
+    metrics.refreshers.append(refresh_workers)
+    return container

@@ -21,6 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+#: How often ``permitsync worker`` checks that its workers beat.
+WORKER_CHECK_S = 1.0
 api_key_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
 app.add_typer(api_key_app, name="api-key")
 
@@ -120,7 +122,17 @@ def worker(
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     container.start_workers(threads)
     typer.echo(f"{threads} worker(s) running; Ctrl-C to stop", err=True)
-    stopped.wait()
+    # A worker that has stopped beating cannot run here: exit non-zero so that a supervisor
+    # (systemd, Kubernetes) starts a fresh process.
+    while not stopped.wait(WORKER_CHECK_S):
+        if not container.workers_beating():
+            pulses = [
+                p.as_dict(container.settings.sync_heartbeat_stale_s)
+                for p in container.worker_pulses()
+            ]
+            typer.echo(f"error: sync workers are not running: {pulses}", err=True)
+            container.close()
+            raise typer.Exit(1)
     container.close()
 
 

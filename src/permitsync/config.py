@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     sync_poll_interval_s: float = Field(default=1.0, ge=0.05, le=60)
     sync_open_ended_horizon_days: float = Field(default=30.0, gt=0, le=3650)
     sync_request_log_days: int = Field(default=14, ge=1, le=3650)
+    sync_heartbeat_stale_s: float = Field(default=600.0, ge=1, le=86400)
+    metrics_count_interval_s: float = Field(default=15.0, ge=0, le=3600)
     run_worker: bool = True
 
     @field_validator("log_level", mode="before")

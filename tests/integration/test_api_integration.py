@@ -471,6 +471,8 @@ def test_permit_shows_its_enforcement_rights(api: Api) -> None:
 
 
 def test_metrics_after_a_sync(api: Api) -> None:
+    counts = api.container.settings.model_copy(update={"metrics_count_interval_s": 0})
+    api.container.settings = counts
     live(api)
     ok(api.staff.put(BASE + "/permits/p1", json=PERMIT), 201)
     pending = api.http.get("/metrics")

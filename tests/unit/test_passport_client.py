@@ -20,12 +20,17 @@ from permitsync.adapters.passport import (
     PassportAuthFailed,
     PassportBadResponse,
     PassportClient,
+    PassportIntegrationFailed,
     PassportRefused,
     PassportUnavailable,
     Problem,
     is_retryable_status,
 )
-from permitsync.adapters.passport.errors import parse_retry_after
+from permitsync.adapters.passport.errors import (
+    CREDENTIALS_REFUSED,
+    TOKEN_REFUSED,
+    parse_retry_after,
+)
 
 BASE = "https://passport.test"
 OPERATOR = "8c1e6a52-6f1d-4f5e-9a51-2d3f7b9c0a11"
@@ -232,12 +237,15 @@ def test_a_401_renews_the_token_once_and_repeats_the_call_once(
     ]
 
 
-def test_a_second_401_is_refused_without_a_loop(client: PassportClient, fake: FakePassport) -> None:
+def test_a_second_401_fails_the_integration_without_a_loop(
+    client: PassportClient, fake: FakePassport
+) -> None:
     fake.routes[ZONES_PATH] = lambda request: problem(401, "unauthorized", "Token refused")
-    with pytest.raises(PassportRefused) as caught:
+    with pytest.raises(PassportIntegrationFailed) as caught:
         client.list_zones(OPERATOR)
-    assert type(caught.value) is PassportRefused
+    assert type(caught.value) is PassportIntegrationFailed
     assert caught.value.status == 401
+    assert caught.value.reason == TOKEN_REFUSED
     assert [r.url.path for r in fake.requests] == [TOKEN_PATH, ZONES_PATH, TOKEN_PATH, ZONES_PATH]
 
 
@@ -246,7 +254,8 @@ def test_a_second_401_is_refused_without_a_loop(client: PassportClient, fake: Fa
     [
         (400, PassportAuthFailed),
         (401, PassportAuthFailed),
-        (403, PassportRefused),
+        (403, PassportIntegrationFailed),
+        (302, PassportIntegrationFailed),
         (429, PassportUnavailable),
         (500, PassportUnavailable),
         (503, PassportUnavailable),
@@ -259,6 +268,8 @@ def test_token_endpoint_failures_are_classified(
     with pytest.raises(error) as caught:
         client.fetch_token()
     assert type(caught.value) is error
+    if status in {400, 401}:
+        assert caught.value.reason == CREDENTIALS_REFUSED  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -325,8 +336,8 @@ def test_threads_share_one_token_renewal(client: PassportClient, fake: FakePassp
     ("status", "error"),
     [
         (400, PassportRefused),
-        (403, PassportRefused),
-        (404, PassportRefused),
+        (403, PassportIntegrationFailed),  # the whole request: the integration fails
+        (404, PassportIntegrationFailed),
         (409, PassportRefused),
         (413, PassportRefused),
         (422, PassportRefused),
@@ -337,7 +348,7 @@ def test_threads_share_one_token_renewal(client: PassportClient, fake: FakePassp
         (503, PassportUnavailable),
         (504, PassportUnavailable),
         (599, PassportUnavailable),
-        (302, PassportRefused),  # a redirect means a wrong base URL: a person must act
+        (302, PassportIntegrationFailed),  # a wrong base URL: never followed, never parks
     ],
 )
 def test_status_classification(
@@ -832,7 +843,7 @@ def test_the_token_never_appears_in_errors_or_records(
     fake.routes[ZONES_PATH] = lambda request: problem(
         403, "forbidden", f"token {request.headers['Authorization']}"
     )
-    with capture_logs() as logs, pytest.raises(PassportRefused) as caught:
+    with capture_logs() as logs, pytest.raises(PassportIntegrationFailed) as caught:
         client.list_zones(OPERATOR)
     for text in (
         str(caught.value),
@@ -842,3 +853,136 @@ def test_the_token_never_appears_in_errors_or_records(
         repr(client._tokens),
     ):
         assert "tok-1" not in text
+
+
+# -- garbled answers: every one is a PassportBadResponse, nothing else escapes --------------------
+
+NESTED = b"[" * 100_000 + b"]" * 100_000
+
+
+def gzip_header(content: bytes) -> Callable[[], httpx.Response]:
+    """An answer claiming gzip; built per request (a stream is read once), not read here."""
+    return lambda: httpx.Response(
+        200, stream=httpx.ByteStream(content), headers={"Content-Encoding": "gzip"}
+    )
+
+
+def answer_of(status: int, body: object) -> Callable[[], httpx.Response]:
+    return lambda: httpx.Response(status, json=body)
+
+
+def rights_page(**changes: object) -> Callable[[], httpx.Response]:
+    return answer_of(200, {"data": [right("r1", **changes)]})
+
+
+ACCEPTED_S1 = {"data": [{"session_id": "s1", "status": "accepted"}]}
+LONG_ZONE = {"data": [{"id": "z" * 65, "number": "1", "name": "n", "operator_id": OPERATOR}]}
+
+
+@pytest.mark.parametrize(
+    ("path", "answer"),
+    [
+        (RIGHTS_PATH, lambda: httpx.Response(200, content=NESTED)),
+        (RIGHTS_PATH, gzip_header(b"not gzip at all")),
+        (RIGHTS_PATH, rights_page(end_time="9999-12-31T23:59:59-05:00")),
+        (RIGHTS_PATH, rights_page(start_time="0001-01-01T00:00:00+05:00")),
+        (RIGHTS_PATH, rights_page(start_time="1970-01-01T00:00:00Z")),
+        (RIGHTS_PATH, lambda: httpx.Response(200, text="<html>proxy</html>")),
+        (ZONES_PATH, answer_of(200, LONG_ZONE)),
+        (EVENTS_PATH, lambda: httpx.Response(200, text="<html>a proxy says hello</html>")),
+        (EVENTS_PATH, answer_of(200, ACCEPTED_S1)),
+        (EVENTS_PATH, answer_of(201, ACCEPTED_S1)),
+        (EVENTS_PATH, lambda: httpx.Response(204)),
+        (EVENTS_PATH, lambda: httpx.Response(202, text="<html>accepted?</html>")),
+        (EVENTS_PATH, lambda: httpx.Response(202)),
+        (EVENTS_PATH, lambda: httpx.Response(202, content=NESTED)),
+        (EVENTS_PATH, gzip_header(b"\x1f\x8b broken")),
+    ],
+)
+def test_a_garbled_answer_is_one_bad_response(
+    client: PassportClient,
+    fake: FakePassport,
+    path: str,
+    answer: Callable[[], httpx.Response],
+) -> None:
+    fake.routes[path] = lambda request: answer()
+    call = {
+        RIGHTS_PATH: lambda: client.lookup_rights(OPERATOR),
+        ZONES_PATH: lambda: client.list_zones(OPERATOR),
+        EVENTS_PATH: lambda: client.send_events("parking_session_started", [started_item("s1")]),
+    }[path]
+    with pytest.raises(PassportBadResponse):
+        call()
+
+
+def test_a_body_over_the_cap_is_refused_as_sent_and_decompressed(fake: FakePassport) -> None:
+    import gzip  # noqa: PLC0415
+
+    bomb = gzip.compress(b"[" + b" " * 200_000 + b"]")
+    answers = iter(
+        [
+            httpx.Response(200, content=b"[" + b" " * 20_000 + b"]"),  # declared too large
+            gzip_header(bomb)(),
+        ]
+    )
+    fake.routes[ZONES_PATH] = lambda request: next(answers)
+    with PassportClient(
+        base_url=BASE,
+        client_id="i",
+        client_secret=SECRET,
+        transport=httpx.MockTransport(fake),
+        max_body_bytes=10_000,
+    ) as small:
+        assert len(bomb) < 10_000
+        for _ in range(2):
+            with pytest.raises(PassportBadResponse, match="more than 10000"):
+                small.list_zones(OPERATOR)
+
+
+def test_pages_and_time_of_a_list_are_bounded(fake: FakePassport, clock: FakeClock) -> None:
+    counter = iter(range(1_000_000))
+
+    def endless(request: httpx.Request) -> httpx.Response:
+        clock.now += 1
+        return zones_page("z1", cursor=f"c{next(counter)}")
+
+    fake.routes[ZONES_PATH] = endless
+    transport = httpx.MockTransport(fake)
+    with (
+        PassportClient(
+            base_url=BASE, client_id="i", client_secret=SECRET, transport=transport, max_pages=5
+        ) as few_pages,
+        pytest.raises(PassportBadResponse, match="more than 5 pages"),
+    ):
+        few_pages.list_zones(OPERATOR)
+    with (
+        PassportClient(
+            base_url=BASE,
+            client_id="i",
+            client_secret=SECRET,
+            transport=transport,
+            clock=clock,
+            max_list_s=10,
+        ) as slow,
+        pytest.raises(PassportBadResponse, match="longer than 10 s"),
+    ):
+        slow.list_zones(OPERATOR)
+    assert len(fake.calls(ZONES_PATH)) < 5 + 15
+
+
+def test_long_problem_strings_are_cut_to_their_columns(
+    client: PassportClient, fake: FakePassport
+) -> None:
+    body = {
+        "type": "io.passportlabs:error:" + "x" * 5000,
+        "title": "t" * 5000,
+        "detail": "d" * 9000,
+    }
+    fake.routes[EVENTS_PATH] = lambda request: httpx.Response(
+        207, json={"data": [{"session_id": "s1", "status": "rejected", "error": body}]}
+    )
+    (outcome,) = client.send_events("parking_session_started", [started_item("s1")])
+    assert outcome.problem is not None
+    assert len(outcome.problem.type) == 200
+    assert len(outcome.problem.title) == 200
+    assert len(outcome.problem.detail or "") == 1000

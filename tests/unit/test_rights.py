@@ -223,3 +223,10 @@ def test_retry_policy_grows_caps_and_honours_retry_after() -> None:
         assert ceiling / 2 <= delay <= ceiling
     assert policy.delay(1, retry_after_s=7) == 7
     assert policy.delay(1, retry_after_s=10**9) == policy.max_retry_after_s
+
+
+@pytest.mark.parametrize("attempts", [1_025, 1_026, 10**6, 2**62])
+def test_retry_delay_after_days_of_failures_is_the_cap(attempts: int) -> None:
+    """2.0 ** 1024 overflows: a right that failed ~1,025 times killed every worker claiming it."""
+    policy = RetryPolicy(rng=random.Random(1))
+    assert policy.max_delay_s / 2 <= policy.delay(attempts) <= policy.max_delay_s

@@ -26,7 +26,16 @@ def metrics(c: ContainerDep) -> Response:
 
 @router.get("/readyz")
 def readyz(c: ContainerDep) -> JSONResponse:
-    """The database answers and its schema is at the code's migration head."""
+    """The database answers, its schema is at the code's migration head, and every sync
+    worker this process runs beats (has finished a step lately and is not failing step after
+    step)."""
+    stale_s = c.settings.sync_heartbeat_stale_s
+    workers = [pulse.as_dict(stale_s) for pulse in c.worker_pulses()]
+    if not c.workers_healthy():
+        return JSONResponse({"status": "unavailable", "workers": workers}, status_code=503)
     ready = readiness(c.engine)
     status = "ok" if ready.ready else "unavailable"
-    return JSONResponse({"status": status, **ready.checks}, status_code=200 if ready.ready else 503)
+    body: dict[str, object] = {"status": status, **ready.checks}
+    if workers:
+        body["workers"] = workers
+    return JSONResponse(body, status_code=200 if ready.ready else 503)

@@ -116,3 +116,7 @@ class SyncHealth:
     last_error: LastError | None
     breaker: str
     breaker_changed_at: datetime
+    #: Why the integration as a whole fails (refused credentials, withdrawn authorisation, a
+    #: redirect), in plain words; None while it works. Set by an integration-wide failure,
+    #: cleared by the next success.
+    failing_reason: str | None = None

@@ -32,6 +32,10 @@ _ACCEPTED_FORMS = (
     "use an RFC 3339 date-time with an offset (2026-12-01T09:00:00-05:00 or "
     "2026-12-01T14:00:00Z) or a date alone (2026-12-01)"
 )
+#: The window of instants permitsync handles: permit times outside it are refused, and
+#: Passport's answers outside it are not read (a year-9999 end is a typo, not a permit).
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 _MAX_OFFSET_HOURS = 23
 _MAX_OFFSET_MINUTES = 59
 _MICROSECOND_DIGITS = 6

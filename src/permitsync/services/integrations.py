@@ -19,7 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from permitsync.adapters.db import integrations as db
 from permitsync.adapters.db import registry as repo
 from permitsync.adapters.db.uow import UnitOfWork
-from permitsync.adapters.passport.errors import PassportError, PassportRefused
+from permitsync.adapters.passport.errors import (
+    PassportError,
+    PassportIntegrationFailed,
+    PassportRefused,
+)
 from permitsync.adapters.passport.remote import RemoteZone
 from permitsync.adapters.passport.wire import normalize_operator_id
 from permitsync.domain.errors import DomainValidationError
@@ -148,7 +152,7 @@ class Integrations:
             else:
                 with for_integration(integration_id):
                     remote = self._zones.list_zones(operator)
-        except PassportRefused as exc:
+        except (PassportRefused, PassportIntegrationFailed) as exc:
             code = exc.problem.code if exc.problem else ""
             if code in {"operator_not_found", "operator_not_authorized"} or exc.status in {
                 403,

@@ -39,6 +39,18 @@ class SyncMetrics:
             ["company"],
             registry=self.registry,
         )
+        self.worker_age = Gauge(
+            "permitsync_worker_heartbeat_age_seconds",
+            "Seconds since each sync worker of this process last finished a step",
+            ["worker"],
+            registry=self.registry,
+        )
+        self.worker_up = Gauge(
+            "permitsync_worker_up",
+            "1 while a sync worker of this process beats and is not failing step after step",
+            ["worker"],
+            registry=self.registry,
+        )
         self.refreshers: list[Callable[[SyncMetrics], None]] = []
 
     def sent(self, outcome: str) -> None:

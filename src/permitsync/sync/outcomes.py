@@ -16,6 +16,9 @@ from typing import Any, Final
 from permitsync.adapters.passport.errors import SESSION_NOT_FOUND
 from permitsync.domain.rights import Acked, EventType
 
+#: The size of ``rights.last_outcome``.
+LAST_OUTCOME_CHARS = 300
+
 
 class Verdict(StrEnum):
     """What to do with a right after Passport answered for its item (the values are the
@@ -77,7 +80,7 @@ def refused(
         }
     parked: dict[str, Any] = {
         "problem": problem,
-        "last_outcome": f"refused: {problem_code(problem) or 'unknown'}",
+        "last_outcome": f"refused: {problem_code(problem) or 'unknown'}"[:LAST_OUTCOME_CHARS],
     }
     if kind is not EventType.STOPPED:
         # A refused start or extension was not applied: nothing is unsure any more.

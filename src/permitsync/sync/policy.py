@@ -6,6 +6,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+#: The largest exponent used: far beyond any sane ``max_delay_s`` (2**64 s), far below a float's
+#: overflow (2**1024).
+MAX_EXPONENT = 64
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -25,7 +29,9 @@ class RetryPolicy:
 
     def delay(self, attempts: int, *, retry_after_s: float | None = None) -> float:
         """Seconds to wait after the ``attempts``-th consecutive failure."""
-        exponent = max(attempts - 1, 0)
+        # Capped so that a right failing for days (thousands of attempts) cannot overflow
+        # ``factor ** exponent``: 2.0 ** 1024 raises OverflowError.
+        exponent = min(max(attempts - 1, 0), MAX_EXPONENT)
         ceiling = min(self.max_delay_s, self.base_delay_s * self.factor**exponent)
         wait = self.rng.uniform(ceiling / 2, ceiling)
         if retry_after_s is not None and retry_after_s > 0:

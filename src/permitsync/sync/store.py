@@ -210,6 +210,7 @@ def request_succeeded(conn: Connection, *, integration_id: int, now: datetime) -
         .where(integrations.c.id == integration_id)
         .values(
             consecutive_failures=0,
+            failing_reason=None,
             breaker=closed,
             breaker_changed_at=case(
                 (integrations.c.breaker != closed, now), else_=integrations.c.breaker_changed_at
@@ -227,9 +228,11 @@ def request_failed(
     policy: BreakerPolicy,
     retry_after_s: float | None,
     error: str,
+    failing_reason: str | None = None,
 ) -> BreakerState:
     """A retryable failure: count it, maybe open the breaker, and remember ``Retry-After``
-    for every worker. Returns the breaker's new state."""
+    for every worker. ``failing_reason`` (an integration-wide failure, in plain words) is
+    kept until the next success. Returns the breaker's new state."""
     row = conn.execute(
         select(
             integrations.c.breaker,
@@ -247,6 +250,8 @@ def request_failed(
         "last_error": error[:500],
         "last_error_at": now,
     }
+    if failing_reason is not None:
+        values["failing_reason"] = failing_reason[:500]
     if new_state is not state or state is BreakerState.HALF_OPEN:
         values.update(breaker=new_state.value, breaker_changed_at=now)
     if retry_after_s:

@@ -24,7 +24,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from permitsync.adapters.db.uow import UnitOfWork
-from permitsync.adapters.passport.errors import PassportRefused, PassportUnavailable
+from permitsync.adapters.passport.errors import (
+    PassportIntegrationFailed,
+    PassportRefused,
+    PassportUnavailable,
+)
 from permitsync.adapters.passport.remote import ItemOutcome
 from permitsync.adapters.passport.wire import (
     MAX_ITEMS_PER_REQUEST,
@@ -40,6 +44,7 @@ from permitsync.domain.regions import (
 from permitsync.domain.rights import EventType, batches
 from permitsync.sync import outcomes, store
 from permitsync.sync.breaker import BreakerState
+from permitsync.sync.heartbeat import Heartbeat
 from permitsync.sync.lease import Claimed, claim, open_gates
 from permitsync.sync.metrics import SyncMetrics
 from permitsync.sync.outcomes import Verdict
@@ -50,6 +55,8 @@ from permitsync.sync.settings import SyncSettings
 from permitsync.sync.wakeup import Wakeup
 
 log = structlog.get_logger(__name__)
+#: The longest pause between failed steps of the loop.
+MAX_PAUSE_S = 60.0
 
 
 class EventSender(Protocol):
@@ -100,6 +107,7 @@ class Worker:
             max_workers=self.settings.concurrency, thread_name_prefix="sync-send"
         )
         self._last_housekeeping: datetime | None = None
+        self.heartbeat = Heartbeat(self.owner)
 
     # -- one step --------------------------------------------------------------------------
 
@@ -161,6 +169,13 @@ class Worker:
         try:
             with for_integration(integration_id):
                 answers = self.sender.send_events(kind, items)
+        except PassportIntegrationFailed as exc:
+            # The integration fails, not these items: back off and count it, park nothing.
+            log.warning(
+                "Passport integration failing", integration_id=integration_id, reason=exc.reason
+            )
+            self._record_failure(integration_id, sendable, exc, None, failing_reason=exc.reason)
+            return
         except PassportUnavailable as exc:
             self._record_failure(integration_id, sendable, exc, exc.retry_after_s)
             return
@@ -268,6 +283,8 @@ class Worker:
         sent: Sequence[Claimed],
         exc: Exception,
         retry_after_s: float | None,
+        *,
+        failing_reason: str | None = None,
     ) -> None:
         now = self.clock()
         policy = self.settings.retry
@@ -288,6 +305,7 @@ class Worker:
                 policy=self.settings.breaker,
                 retry_after_s=retry_after_s,
                 error=str(exc),
+                failing_reason=failing_reason,
             )
             uow.commit()
         if breaker is not BreakerState.CLOSED:
@@ -335,20 +353,38 @@ class Worker:
             )
 
     def run(self, stop: threading.Event) -> None:
-        """Work until ``stop`` is set; database outages are waited out, never fatal."""
+        """Work until ``stop`` is set. A step that raises, whatever the error, is logged and
+        tried again after a pause that grows while it keeps failing: database outages and
+        bugs alike delay rights (their leases expire), never end the worker."""
         log.info("worker started", owner=self.owner)
-        while not stop.is_set():
-            try:
-                self.housekeeping()
-                handled = self.run_once()
-            except (OperationalError, SQLAlchemyError) as exc:
-                log.warning("database unavailable; retrying", error=type(exc).__name__)
-                stop.wait(self.settings.poll_interval_s)
-                continue
-            if handled == 0:
-                self.wakeup.wait(self.settings.poll_interval_s)
-        self._pool.shutdown(wait=True)
-        log.info("worker stopped", owner=self.owner)
+        self.heartbeat.beat()
+        try:
+            while not stop.is_set():
+                try:
+                    self.housekeeping()
+                    handled = self.run_once()
+                except (OperationalError, SQLAlchemyError) as exc:
+                    failures = self.heartbeat.failed(exc)
+                    log.warning("database unavailable; retrying", error=type(exc).__name__)
+                    stop.wait(self._pause(failures))
+                    continue
+                except Exception as exc:
+                    failures = self.heartbeat.failed(exc)
+                    log.exception("worker step failed; retrying", owner=self.owner)
+                    stop.wait(self._pause(failures))
+                    continue
+                self.heartbeat.beat()
+                if handled == 0:
+                    self.wakeup.wait(self.settings.poll_interval_s)
+        finally:
+            self.heartbeat.stop()
+            self._pool.shutdown(wait=True)
+            log.info("worker stopped", owner=self.owner)
+
+    def _pause(self, failures: int) -> float:
+        """After the n-th failed step in a row: the poll interval, doubling, at most a minute."""
+        doubling = 2.0 ** min(max(failures - 1, 0), 10)
+        return min(self.settings.poll_interval_s * doubling, MAX_PAUSE_S)
 
     def close(self) -> None:
         """Release the sending threads."""

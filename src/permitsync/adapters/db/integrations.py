@@ -337,6 +337,7 @@ def sync_health(conn: Connection, integration_id: int, now: datetime) -> SyncHea
             integrations.c.last_success_at,
             integrations.c.breaker,
             integrations.c.breaker_changed_at,
+            integrations.c.failing_reason,
         ).where(integrations.c.id == integration_id)
     ).one()
     last_ok = conn.execute(
@@ -369,4 +370,5 @@ def sync_health(conn: Connection, integration_id: int, now: datetime) -> SyncHea
         last_error=last_error,
         breaker=info.breaker,
         breaker_changed_at=info.breaker_changed_at,
+        failing_reason=info.failing_reason,
     )

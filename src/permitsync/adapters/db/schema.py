@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     ForeignKey,
@@ -25,6 +26,9 @@ from permitsync.adapters.db.types import UTCDateTime
 #: Offstreet's identifiers are short opaque strings.
 EXTERNAL_ID_LENGTH = 64
 NAME_LENGTH = 200
+#: A 64-bit id for the tables that grow for ever (SQLite's INTEGER PRIMARY KEY is 64-bit and
+#: only an INTEGER column is its rowid, hence the variant).
+WIDE_ID = BigInteger().with_variant(Integer, "sqlite")
 
 metadata = MetaData(
     naming_convention={
@@ -152,6 +156,9 @@ integrations = Table(
     Column("last_success_at", UTCDateTime(), nullable=True),
     Column("last_error", String(500), nullable=True),
     Column("last_error_at", UTCDateTime(), nullable=True),
+    # Why the integration as a whole fails (refused credentials, withdrawn authorisation, a
+    # redirect), in plain words; None while it works. Cleared by the next success.
+    Column("failing_reason", String(500), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("company_id", "provider", name="uq_integrations_company_provider"),
@@ -194,7 +201,7 @@ zone_mappings = Table(
 rights = Table(
     "rights",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", WIDE_ID, primary_key=True, autoincrement=True),
     Column("session_id", String(64), nullable=False, unique=True),
     Column("integration_id", Integer, ForeignKey("integrations.id"), nullable=False),
     Column("permit_pk", Integer, ForeignKey("permits.pk"), nullable=False),
@@ -232,7 +239,7 @@ rights = Table(
 sync_requests = Table(
     "sync_requests",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", WIDE_ID, primary_key=True, autoincrement=True),
     Column("at", UTCDateTime(), nullable=False),
     Column("integration_id", Integer, nullable=True),
     Column("method", String(8), nullable=False),

@@ -23,7 +23,6 @@ from permitsync.adapters.passport.errors import (
     PassportAuthFailed,
     PassportBadResponse,
     PassportError,
-    PassportRefused,
     PassportUnavailable,
     Problem,
     classify,
@@ -69,6 +68,16 @@ DEFAULT_PAGE_LIMIT = 100
 MAX_PAGE_LIMIT = 500
 #: A-10: the query parameter that asks for the rights valid at a moment (default: now).
 LOOKUP_AT_PARAM = "at"
+#: The largest answer body read, compressed (as sent) and decompressed: a 207 of 100 items
+#: or a page of 500 rights is a few hundred KiB.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+#: The most pages one list (zones, enforcement lookup) follows: 10,000 pages of 100 rights.
+MAX_PAGES = 10_000
+#: The longest a whole list (a zone pull, a reconciliation's lookup) may take, all pages.
+MAX_LIST_S = 300.0
+#: What a failure to read or understand an answer becomes (never a bare RecursionError,
+#: OverflowError or decoding error escaping to the worker).
+_SHAPE_ERRORS = (ValueError, TypeError, RecursionError, OverflowError)
 
 
 _T = TypeVar("_T")
@@ -78,6 +87,10 @@ class _Answer(NamedTuple):
     response: httpx.Response
     body: object  # decoded JSON, or None when the body is empty or not JSON
     problem: Problem | None  # for non-2xx answers
+
+
+class _Unreadable(Exception):
+    """The body of an answer could not be read: too large, too slow, or badly encoded."""
 
 
 class PassportClient:
@@ -98,6 +111,9 @@ class PassportClient:
         utc_now: Callable[[], datetime] = wall_clock,
         on_exchange: Callable[[Exchange], None] | None = None,
         page_limit: int = DEFAULT_PAGE_LIMIT,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_pages: int = MAX_PAGES,
+        max_list_s: float = MAX_LIST_S,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url {base_url!r} must start with http:// or https://")
@@ -114,6 +130,9 @@ class PassportClient:
         self._utc_now = utc_now
         self._on_exchange = on_exchange
         self._page_limit = page_limit
+        self._max_body_bytes = max_body_bytes
+        self._max_pages = max_pages
+        self._max_list_s = max_list_s
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,
@@ -165,8 +184,10 @@ class PassportClient:
     ) -> list[ItemOutcome]:
         """Send items of one type; return one outcome per item, in the order sent.
 
-        202 means every item was accepted; 207 carries each item's status. Whole-request
-        failures raise :class:`PassportUnavailable` or :class:`PassportRefused`. More than 100
+        202 and 207 carry each item's status (A-7); any other 2xx, or a body that does not
+        list every item, raises :class:`PassportBadResponse`. Whole-request failures raise
+        :class:`PassportUnavailable` (its subclass :class:`PassportIntegrationFailed` when the
+        integration itself fails) or :class:`PassportRefused`. More than 100
         items (A-8), an unknown type or an item without ``session_id`` raise ``ValueError``
         before any HTTP; no items means no request and no outcomes.
         """
@@ -175,11 +196,13 @@ class PassportClient:
         body = envelope(event_type, items, version=self.event_version)
         session_ids = [item_session_id(item) for item in items]
         answer = self._call("POST", EVENTS_PATH, json=body, items=len(items), event_type=event_type)
-        if answer.response.status_code != httpx.codes.MULTI_STATUS:
-            return [ItemOutcome(session_id=sid, accepted=True, problem=None) for sid in session_ids]
         try:
+            # A-7: only a 202 or a 207 acknowledges, and only the items its body lists as
+            # accepted; a 200 with a proxy's page acknowledges nothing.
+            if answer.response.status_code not in {httpx.codes.ACCEPTED, httpx.codes.MULTI_STATUS}:
+                raise ValueError("an events answer must be 202 or 207")
             return remote.parse_item_outcomes(answer.body, session_ids)
-        except ValueError as exc:
+        except _SHAPE_ERRORS as exc:
             raise self._bad_response("POST", EVENTS_PATH, answer, exc) from None
 
     def lookup_rights(
@@ -219,20 +242,26 @@ class PassportClient:
         found: list[_T] = []
         cursor: str | None = None
         seen: set[str] = set()
-        while True:
+        deadline = self._clock() + self._max_list_s
+        for _ in range(self._max_pages):
             query = {**params, "limit": str(self._page_limit)}
             if cursor is not None:
                 query["cursor"] = cursor
-            answer = self._call("GET", path, params=query)
+            answer = self._call("GET", path, params=query, deadline=deadline)
             try:
                 page = remote.parse_page(answer.body, seen_cursors=seen)
                 found.extend(parse(raw) for raw in page.data)
-            except ValueError as exc:
+            except _SHAPE_ERRORS as exc:
                 raise self._bad_response("GET", path, answer, exc) from None
             if page.next_cursor is None:
                 return found
+            if self._clock() > deadline:
+                raise PassportBadResponse(
+                    f"GET {path}: the list took longer than {self._max_list_s:g} s to read"
+                )
             seen.add(page.next_cursor)
             cursor = page.next_cursor
+        raise PassportBadResponse(f"GET {path}: the list has more than {self._max_pages} pages")
 
     def _call(
         self,
@@ -243,11 +272,19 @@ class PassportClient:
         json: object = None,
         items: int = 0,
         event_type: str | None = None,
+        deadline: float | None = None,
     ) -> _Answer:
         """Send an authorised request; on a 401 renew the token once and repeat once."""
         token = self._tokens.get()
         request = functools.partial(
-            self._send, method, path, params=params, json=json, items=items, event_type=event_type
+            self._send,
+            method,
+            path,
+            params=params,
+            json=json,
+            items=items,
+            event_type=event_type,
+            deadline=deadline,
         )
         answer = request(token=token)
         if answer.response.status_code == httpx.codes.UNAUTHORIZED:
@@ -263,7 +300,11 @@ class PassportClient:
         path = TOKEN_PATH
         secret = self._secret.get_secret_value()
         if not self.client_id or not secret:
-            raise PassportAuthFailed("no Passport client id or client secret is configured")
+            raise PassportAuthFailed(
+                "no Passport client id or client secret is configured",
+                reason="permitsync has no Passport client id or client secret "
+                "(PERMITSYNC_PASSPORT_CLIENT_ID, PERMITSYNC_PASSPORT_CLIENT_SECRET)",
+            )
         sent_at = self._clock()
         form = {
             "grant_type": "client_credentials",
@@ -272,14 +313,11 @@ class PassportClient:
             "audience": self.audience,
         }
         answer = self._send("POST", path, token=None, form=form)
-        status = answer.response.status_code
-        if status in {httpx.codes.BAD_REQUEST, httpx.codes.UNAUTHORIZED}:
-            raise self._error("POST", path, answer, refused=PassportAuthFailed)
         if not answer.response.is_success:
-            raise self._error("POST", path, answer)
+            raise self._error("POST", path, answer, token_endpoint=True)
         try:
             return token_from_body(answer.body, received_at=sent_at, utc_now=self._utc_now())
-        except ValueError as exc:
+        except _SHAPE_ERRORS as exc:
             raise self._bad_response("POST", path, answer, exc) from None
 
     def _send(
@@ -293,26 +331,39 @@ class PassportClient:
         form: Mapping[str, str] | None = None,
         items: int = 0,
         event_type: str | None = None,
+        deadline: float | None = None,
     ) -> _Answer:
-        """Send one request, report it, and return the answer; a network failure raises."""
+        """Send one request, report it, and return the answer. A network failure raises
+        PassportUnavailable; a body too large, too slow or badly encoded PassportBadResponse."""
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         started = self._clock()
         exchange = functools.partial(
             Exchange, method=method, path=path, items=items, event_type=event_type
         )
+        status: int | None = None
         try:
-            response = self._http.request(
+            request = self._http.build_request(
                 method, path, params=params, json=json, data=form, headers=headers
             )
-        except httpx.TransportError as exc:
+            response = self._http.send(request, stream=True)
+            status = response.status_code
+            try:
+                content = self._read_body(response, deadline)
+            finally:
+                response.close()
+        except (httpx.HTTPError, _Unreadable) as exc:
             error = self._redact(f"{type(exc).__name__}: {exc}", token)
             latency_ms = self._since(started)
-            record = exchange(status=None, latency_ms=latency_ms, problem_type=None, error=error)
+            record = exchange(status=status, latency_ms=latency_ms, problem_type=None, error=error)
             report(record, self._on_exchange)
-            raise PassportUnavailable(
-                f"{method} {path}: no answer from Passport ({error})"
+            if isinstance(exc, httpx.TransportError):
+                raise PassportUnavailable(
+                    f"{method} {path}: no answer from Passport ({error})"
+                ) from None
+            raise PassportBadResponse(
+                f"{method} {path}: Passport's answer could not be read ({error})", status=status
             ) from None
-        body = remote.decode_json(response.content)
+        body = remote.decode_json(content)
         problem = None
         if not response.is_success:
             problem = Problem.from_json(body, status=response.status_code)
@@ -326,6 +377,24 @@ class PassportClient:
         report(record, self._on_exchange)
         return _Answer(response, body, problem)
 
+    def _read_body(self, response: httpx.Response, deadline: float | None) -> bytes:
+        """The decompressed body, refused past ``max_body_bytes`` (as sent or decompressed) or
+        past ``deadline``."""
+        limit = self._max_body_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _Unreadable(f"the body is {declared} bytes, more than {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit or response.num_bytes_downloaded > limit:
+                raise _Unreadable(f"the body is more than {limit} bytes")
+            if deadline is not None and self._clock() > deadline:
+                raise _Unreadable(f"the list took longer than {self._max_list_s:g} s to read")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     def _since(self, started: float) -> float:
         return round((self._clock() - started) * 1000, 3)
 
@@ -337,7 +406,7 @@ class PassportClient:
         path: str,
         answer: _Answer,
         *,
-        refused: type[PassportRefused] = PassportRefused,
+        token_endpoint: bool = False,
     ) -> PassportError:
         status = answer.response.status_code
         return classify(
@@ -346,11 +415,11 @@ class PassportClient:
             answer.problem or Problem.from_json(None, status=status),
             retry_after=answer.response.headers.get("Retry-After"),
             now=self._utc_now(),
-            refused=refused,
+            token_endpoint=token_endpoint,
         )
 
     def _bad_response(
-        self, method: str, path: str, answer: _Answer, exc: ValueError
+        self, method: str, path: str, answer: _Answer, exc: Exception
     ) -> PassportBadResponse:
         status = answer.response.status_code
         return PassportBadResponse(

@@ -3,13 +3,18 @@
 Exception tree::
 
     Exception
-    └── PassportError               any failure of a Passport call; carries status and Problem
-        ├── PassportUnavailable     retryable: network error, timeout, 408, 429, 5xx, or an
-        │   │                       answer that does not match the contract; has retry_after_s
-        │   └── PassportBadResponse a 2xx whose body is not what the contract describes
-        └── PassportRefused         permanent: any other non-2xx (after the one 401 renewal);
-            │                       the delivery is parked and a person can replay it
-            └── PassportAuthFailed  the token endpoint refused the client credentials (400/401)
+    └── PassportError                   any failure of a Passport call; carries status and Problem
+        ├── PassportUnavailable         retryable: network error, timeout, 408, 429, 5xx;
+        │   │                           has retry_after_s
+        │   ├── PassportBadResponse     an answer whose body is not what the contract describes
+        │   │                           (shape, encoding, JSON, size, dates out of range)
+        │   └── PassportIntegrationFailed  the integration itself fails, not the items: a 3xx,
+        │       │                       a 401 after renewal, a whole-request 403 or 404; has a
+        │       │                       plain-words ``reason``; backs off, counts against the
+        │       │                       breaker and resumes by itself once the cause is fixed
+        │       └── PassportAuthFailed  the token endpoint refused the client credentials
+        └── PassportRefused             permanent: any other non-2xx (400, 409, 413, 422, ...);
+                                        the items are parked and a person can replay them
 
 ``str()`` of every error names the call, the status and what Passport said; it never holds the
 client secret or an access token (the client redacts both before raising).
@@ -44,6 +49,12 @@ OPERATOR_NOT_FOUND = "operator_not_found"
 #: fact: the operator has not authorised this integration's client.
 OPERATOR_NOT_AUTHORIZED = "operator_not_authorized"
 
+#: Passport's problem strings are cut to these lengths when read, so that a long one fits the
+#: columns that store it (``sync_requests.problem_type`` is 200) and cannot fail a batch's record.
+MAX_TYPE_CHARS = 200
+MAX_TITLE_CHARS = 200
+MAX_DETAIL_CHARS = 1000
+
 #: What replaces a secret or token in any text leaving the client.
 REDACTED = "[redacted]"
 #: Statuses worth retrying besides every 5xx (timeouts and rate limiting).
@@ -75,12 +86,14 @@ class Problem:
         ``{"error": ...}``) becomes type ``about:blank`` with the title of the HTTP status.
         """
         fields: Mapping[str, object] = body if isinstance(body, dict) else {}
-        type_ = _text(fields.get("type")) or ABOUT_BLANK
-        title = _text(fields.get("title")) or _status_phrase(status)
-        detail = _text(fields.get("detail"))
+        type_ = _text(fields.get("type"), MAX_TYPE_CHARS) or ABOUT_BLANK
+        title = _text(fields.get("title"), MAX_TITLE_CHARS) or _status_phrase(status)
+        detail = _text(fields.get("detail"), MAX_DETAIL_CHARS)
         if detail is None:
             # OAuth 2.0 token endpoints answer {"error": "invalid_client", "error_description": ...}
-            detail = _text(fields.get("error_description")) or _text(fields.get("error"))
+            detail = _text(fields.get("error_description"), MAX_DETAIL_CHARS) or _text(
+                fields.get("error"), MAX_DETAIL_CHARS
+            )
         body_status = fields.get("status")
         if isinstance(body_status, int) and not isinstance(body_status, bool):
             status = body_status
@@ -131,12 +144,57 @@ class PassportBadResponse(PassportUnavailable):
     """Passport said yes, but its body does not match the contract; what was applied is unknown."""
 
 
+class PassportIntegrationFailed(PassportUnavailable):
+    """Passport refused the integration as a whole (credentials, authorisation, address): no
+    item is at fault, so none is parked. ``reason`` says what to fix, in plain words."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        status: int | None = None,
+        problem: Problem | None = None,
+    ) -> None:
+        super().__init__(message, status=status, problem=problem)
+        self.reason = reason
+
+
+class PassportAuthFailed(PassportIntegrationFailed):
+    """The token endpoint refused the client id or secret."""
+
+
 class PassportRefused(PassportError):
     """Passport refused the call for good; repeating it unchanged will not help."""
 
 
-class PassportAuthFailed(PassportRefused):
-    """The token endpoint refused the client id or secret."""
+#: What an integration-wide failure means, in plain words, by status.
+CREDENTIALS_REFUSED = "Passport refused permitsync's client credentials"
+TOKEN_REFUSED = "Passport refused permitsync's access token even after renewing it"  # noqa: S105
+REDIRECTED = (
+    "Passport answered with a redirect; check PERMITSYNC_PASSPORT_BASE_URL "
+    "(permitsync never follows redirects with its credentials)"
+)
+FORBIDDEN = "Passport refused access: the operator may have withdrawn permitsync's authorisation"
+NOT_FOUND = (
+    "Passport answered 404 Not Found for the whole request: check the Operator ID and "
+    "PERMITSYNC_PASSPORT_BASE_URL"
+)
+TOKEN_ENDPOINT_REFUSED = "Passport's token endpoint refused permitsync's request"  # noqa: S105
+
+
+def integration_failure_reason(status: int, *, token_endpoint: bool = False) -> str | None:
+    """The plain-words reason when ``status`` of a whole request means the integration fails
+    (not its items); None otherwise. A 401 here is the one after a token renewal."""
+    if token_endpoint:
+        if status in {400, 401}:
+            return CREDENTIALS_REFUSED
+        if is_retryable_status(status) or 200 <= status <= 299:
+            return None
+        return REDIRECTED if 300 <= status <= 399 else TOKEN_ENDPOINT_REFUSED
+    if 300 <= status <= 399:
+        return REDIRECTED
+    return {401: TOKEN_REFUSED, 403: FORBIDDEN, 404: NOT_FOUND}.get(status)
 
 
 def is_retryable_status(status: int) -> bool:
@@ -174,17 +232,22 @@ def classify(
     *,
     retry_after: str | None,
     now: datetime,
-    refused: type[PassportRefused] = PassportRefused,
+    token_endpoint: bool = False,
 ) -> PassportError:
     """Return the error for a non-2xx answer: retryable statuses give PassportUnavailable.
 
     ``context`` (such as ``"GET /v3/shared/zones"``) starts the message. ``Retry-After`` is
-    read only for the A-2 statuses. Any other status gives ``refused`` (PassportRefused, or
-    PassportAuthFailed for the token endpoint).
+    read only for the A-2 statuses. A status that fails the integration as a whole gives
+    PassportIntegrationFailed (PassportAuthFailed for refused credentials); any other gives
+    PassportRefused.
     """
     message = f"{context}: Passport answered {status}: {problem}"
+    reason = integration_failure_reason(status, token_endpoint=token_endpoint)
+    if reason is not None:
+        kind = PassportAuthFailed if reason == CREDENTIALS_REFUSED else PassportIntegrationFailed
+        return kind(message, reason=reason, status=status, problem=problem)
     if not is_retryable_status(status):
-        return refused(message, status=status, problem=problem)
+        return PassportRefused(message, status=status, problem=problem)
     retry_after_s = (
         parse_retry_after(retry_after, now=now) if status in RETRY_AFTER_STATUSES else None
     )
@@ -201,8 +264,8 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _text(value: object, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
 
 
 def _status_phrase(status: int | None) -> str:

@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 from collections import defaultdict, deque
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from permitsync.adapters.passport.errors import ABOUT_BLANK, Problem
+from permitsync.domain.times import EARLIEST_TIME, LATEST_TIME
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from collections.abc import Set as AbstractSet
-    from datetime import datetime
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
@@ -76,8 +77,14 @@ class _PageBody(_Strict):
     next_cursor: str | None = None
 
 
+#: A zone id longer than this cannot be stored (``zones.id``); names and numbers are cut to
+#: ``MAX_ZONE_TEXT`` (the columns' size) so that one long name cannot fail a zone pull.
+MAX_ZONE_ID = 64
+MAX_ZONE_TEXT = 200
+
+
 class _ZoneBody(_Strict):
-    id: str = Field(min_length=1)
+    id: str = Field(min_length=1, max_length=MAX_ZONE_ID)
     number: str
     name: str
     operator_id: str
@@ -115,7 +122,7 @@ def decode_json(content: bytes) -> object:
         return None
     try:
         return json.loads(content)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, deep nesting
         return None
 
 
@@ -133,7 +140,12 @@ def parse_page(body: object, *, seen_cursors: AbstractSet[str] = frozenset()) ->
 def parse_zone(raw: object) -> RemoteZone:
     """Read one element of the zones list."""
     zone = _validate(_ZoneBody, raw, "zone")
-    return RemoteZone(id=zone.id, number=zone.number, name=zone.name, operator_id=zone.operator_id)
+    return RemoteZone(
+        id=zone.id,
+        number=zone.number[:MAX_ZONE_TEXT],
+        name=zone.name[:MAX_ZONE_TEXT],
+        operator_id=zone.operator_id,
+    )
 
 
 def parse_right(raw: object) -> RemoteRight:
@@ -144,8 +156,8 @@ def parse_right(raw: object) -> RemoteRight:
         id=right.id,
         operator_id=right.operator_id,
         zone_id=right.zone_id,
-        start=right.start_time,
-        end=right.end_time,
+        start=_in_window(right.start_time, "start_time"),
+        end=_in_window(right.end_time, "end_time"),
         plate=vehicle.vehicle_plate,
         state=vehicle.vehicle_state,
         reference_id=right.reference_id,
@@ -180,6 +192,21 @@ def _outcome(result: _ItemResultBody) -> ItemOutcome:
         else Problem(type=ABOUT_BLANK, title=f"Item {result.status}")
     )
     return ItemOutcome(session_id=result.session_id, accepted=False, problem=problem)
+
+
+def _in_window(moment: datetime, name: str) -> datetime:
+    """``moment`` in UTC, refused outside the years permitsync handles (a time that cannot
+    even be converted to UTC, such as year 9999 at -05:00, is refused too)."""
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"parking right {name} {moment.isoformat()} is out of range") from None
+    if not EARLIEST_TIME <= utc < LATEST_TIME:
+        raise ValueError(
+            f"parking right {name} {utc.isoformat()} is outside "
+            f"{EARLIEST_TIME.year}–{LATEST_TIME.year - 1}"
+        )
+    return utc
 
 
 def _validate(model: type[_ModelT], body: object, what: str) -> _ModelT:
