@@ -209,7 +209,12 @@ def test_serve_answers_health(db: str) -> None:
         else:
             pytest.fail("serve did not answer")
         assert ready.status_code == 200
-        assert ready.json()["migrations"] == "0002"
+        from permitsync.adapters.db.engine import create_db_engine  # noqa: PLC0415
+        from permitsync.adapters.db.migrate import head_revision  # noqa: PLC0415
+
+        engine = create_db_engine(db)
+        assert ready.json()["migrations"] == head_revision(engine)
+        engine.dispose()
     finally:
         proc.terminate()
         proc.wait(timeout=10)
