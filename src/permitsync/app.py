@@ -3,6 +3,7 @@ settings, once, and nothing at import time."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from permitsync.adapters.clock import utc_now
 from permitsync.adapters.db import integrations as integration_db
@@ -18,6 +20,7 @@ from permitsync.adapters.db.engine import create_db_engine
 from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.adapters.passport.client import PassportClient
 from permitsync.config import Settings
+from permitsync.log import register_secret
 from permitsync.services.integrations import Integrations
 from permitsync.services.registry import Registry
 from permitsync.sync.breaker import BreakerPolicy, BreakerState
@@ -153,6 +156,8 @@ def build_container(
     passport_transport: httpx.BaseTransport | None = None,
 ) -> Container:
     """Wire the process together from ``settings``."""
+    register_secret(settings.passport_client_secret.get_secret_value())
+    register_secret(make_url(settings.database_url).password)
     engine = create_db_engine(settings.database_url)
     wakeup = Wakeup()
     sync_settings = SyncSettings(
@@ -182,6 +187,7 @@ def build_container(
             read_timeout_s=settings.passport_read_timeout_s,
             transport=passport_transport,
             on_exchange=request_log.record,
+            on_token=functools.partial(register_secret, changing=True),
         )
     planner = RightsPlanner(horizon=sync_settings.horizon, wake=wakeup.notify)
     registry = Registry(engine, clock=clock, observer=planner)

@@ -5,10 +5,15 @@ A bad value is refused when :func:`load_settings` runs, with a message naming th
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterator
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 #: A-13: Passport's rate limits are not public; we limit ourselves per operator.
 DEFAULT_PASSPORT_RATE_PER_S = 20.0
@@ -20,6 +25,27 @@ DEFAULT_PASSPORT_AUDIENCE = "public.api.passportinc.com"
 DEFAULT_PASSPORT_EVENT_VERSION = "3.0.0"
 #: Values that mean "not configured" and are refused as secrets.
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "xxx", "todo"})
+
+
+#: The shortest metrics token accepted.
+MIN_METRICS_TOKEN_CHARS = 16
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unreadable URL>"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SettingsError(Exception):
@@ -59,6 +85,7 @@ class Settings(BaseSettings):
     sync_heartbeat_stale_s: float = Field(default=600.0, ge=1, le=86400)
     metrics_count_interval_s: float = Field(default=15.0, ge=0, le=3600)
     run_worker: bool = True
+    metrics_token: SecretStr = SecretStr("")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -77,7 +104,20 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        if value.startswith("http://") and not _is_loopback(urlsplit(value).hostname or ""):
+            raise ValueError(
+                "must be https:// (http:// would send the client secret in clear text; it is "
+                "allowed only for a simulator on this machine: 127.0.0.1, ::1, localhost)"
+            )
         return value.rstrip("/")
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if token and len(token) < MIN_METRICS_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_METRICS_TOKEN_CHARS} characters")
+        return value
 
     @field_validator("passport_client_secret")
     @classmethod
@@ -85,6 +125,14 @@ class Settings(BaseSettings):
         if value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
             raise ValueError("is a placeholder; set the real client secret")
         return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, object]]:
+        """``repr(settings)`` without the database password (secrets are SecretStr already)."""
+        for name, value in super().__repr_args__():
+            if name == "database_url" and isinstance(value, str):
+                yield name, masked_url(value)
+            else:
+                yield name, value
 
     @property
     def is_sqlite(self) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from passport_sim.seed import (
     DEMO_CLIENT_ID,
@@ -470,9 +471,14 @@ def test_permit_shows_its_enforcement_rights(api: Api) -> None:
     assert parked["last_attempt_at"] is not None
 
 
+METRICS_TOKEN = "metrics-token-0123456789"
+
+
 def test_metrics_after_a_sync(api: Api) -> None:
-    counts = api.container.settings.model_copy(update={"metrics_count_interval_s": 0})
-    api.container.settings = counts
+    api.container.settings = api.container.settings.model_copy(
+        update={"metrics_count_interval_s": 0, "metrics_token": SecretStr(METRICS_TOKEN)}
+    )
+    api.http.headers["Authorization"] = f"Bearer {METRICS_TOKEN}"
     live(api)
     ok(api.staff.put(BASE + "/permits/p1", json=PERMIT), 201)
     pending = api.http.get("/metrics")
@@ -486,6 +492,24 @@ def test_metrics_after_a_sync(api: Api) -> None:
     assert sample(text, 'permitsync_sends_total{outcome="accepted"}') == 1
     assert sample(text, "permitsync_sync_latency_seconds_count") == 1
     assert sample(text, "permitsync_sync_latency_seconds_sum") > 0
+
+
+def test_metrics_need_the_metrics_token(api: Api) -> None:
+    off = api.http.get("/metrics")
+    assert off.status_code == 403
+    assert off.headers["content-type"] == "application/problem+json"
+    assert "PERMITSYNC_METRICS_TOKEN" in off.json()["detail"]
+    api.container.settings = api.container.settings.model_copy(
+        update={"metrics_token": SecretStr(METRICS_TOKEN)}
+    )
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": METRICS_TOKEN}):
+        refused = api.http.get("/metrics", headers=headers)
+        assert refused.status_code == 401
+        assert "uni" not in refused.text
+        assert METRICS_TOKEN not in refused.text
+    right = api.http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert right.status_code == 200
+    assert "permitsync_queue_depth" in right.text
 
 
 def sample(exposition: str, name: str) -> float:

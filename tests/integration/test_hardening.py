@@ -426,3 +426,108 @@ def test_permitsync_worker_exits_non_zero_when_its_workers_cannot_run(
     )
     assert done.returncode == 1, done.stderr
     assert "sync workers are not running" in done.stderr
+
+
+# -- request bodies: chunked over the cap, key before body ---------------------------------------
+
+
+def test_a_chunked_body_over_the_cap_is_413_problem(api: Any) -> None:
+    api.staff.put("/api/v1/companies/uni", json={"name": "University"})
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(20):
+            yield b"x" * 64 * 1024
+
+    huge = api.staff.put(
+        "/api/v1/companies/uni/permits/p1",
+        content=chunks(),  # no Content-Length: Transfer-Encoding chunked
+        headers={"content-type": "application/json"},
+    )
+    assert huge.status_code == 413
+    assert huge.headers["content-type"] == "application/problem+json"
+    assert huge.json()["errors"] == [{"field": "body", "message": "larger than 1048576 bytes"}]
+    small = api.staff.put(
+        "/api/v1/companies/uni",
+        content=iter([b'{"name": ', b'"Chunked U"}']),
+        headers={"content-type": "application/json"},
+    )
+    assert small.status_code == 200
+    assert small.json()["name"] == "Chunked U"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer psk_unknown"}])
+def test_the_key_is_checked_before_the_body_is_read(api: Any, headers: dict[str, str]) -> None:
+    for body in (b"{not json", b"x" * (512 * 1024)):
+        answer = api.http.put(
+            "/api/v1/companies/uni",
+            content=iter([body]),
+            headers={"content-type": "application/json", **headers},
+        )
+        assert answer.status_code == 401
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.headers["www-authenticate"] == "Bearer"
+
+
+# -- bad input: NUL characters, dot ids, database errors -----------------------------------------
+
+
+def problem_fields(response: httpx.Response) -> dict[str, str]:
+    assert response.headers["content-type"] == "application/problem+json", response.text
+    return {e["field"]: e["message"] for e in response.json().get("errors", [])}
+
+
+def test_nul_characters_are_a_422_naming_the_field(api: Any) -> None:
+    staff = api.staff
+    assert staff.put("/api/v1/companies/uni", json={"name": "University"}).status_code == 201
+    assert (
+        staff.put(
+            "/api/v1/companies/uni/locations/lot-a", json={"name": "A", "timezone": "UTC"}
+        ).status_code
+        == 201
+    )
+    named = staff.put("/api/v1/companies/uni", json={"name": "Uni\u0000versity"})
+    assert named.status_code == 422
+    assert "NUL" in problem_fields(named)["name"]
+    bad_permit = {
+        "location_ids": ["lot-a"],
+        "vehicles": [{"plate": "AB\u0000C123", "state": "NC"}],
+        "valid_from": "2026-12-01",
+        "valid_to": None,
+    }
+    plate = staff.put("/api/v1/companies/uni/permits/p1", json=bad_permit)
+    assert plate.status_code == 422
+    assert "vehicles[0].plate" in problem_fields(plate)
+    for name in ("plate", "location_id", "cursor"):
+        query = staff.get("/api/v1/companies/uni/permits", params={name: "x\u0000y"})
+        assert query.status_code == 422, query.text
+        assert name in problem_fields(query)
+    path = staff.get("/api/v1/companies/un%00i")
+    assert path.status_code == 422
+    assert "company_id" in problem_fields(path)
+    assert staff.get("/api/v1/companies/uni").json()["name"] == "University"
+
+
+@pytest.mark.parametrize("dots", ["%2E", "%2E%2E", "..."])
+def test_ids_made_of_dots_are_refused(api: Any, dots: str) -> None:
+    answer = api.staff.put(f"/api/v1/companies/{dots}", json={"name": "Dots"})
+    assert answer.status_code == 422, answer.text
+    assert "company_id" in problem_fields(answer)
+    assert api.staff.put("/api/v1/companies/v1.2", json={"name": "Dotted"}).status_code == 201
+
+
+def test_a_database_error_is_a_503_problem(api: Any) -> None:
+    from sqlalchemy import text  # noqa: PLC0415
+
+    engine = api.container.engine
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE companies RENAME TO companies_away"))
+    try:
+        answer = api.staff.get("/api/v1/companies")
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE companies_away RENAME TO companies"))
+    assert answer.status_code == 503
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["title"] == "The database is unavailable"
+    assert "companies" not in answer.text
+    assert api.staff.get("/api/v1/companies").status_code == 200

@@ -21,12 +21,13 @@ from permitsync.adapters.passport import (
     Exchange,
     PassportAuthFailed,
     PassportClient,
-    PassportRefused,
+    PassportIntegrationFailed,
     PassportUnavailable,
     SessionEvent,
     event_item,
 )
 from permitsync.adapters.passport.client import TOKEN_PATH, ZONES_PATH
+from permitsync.adapters.passport.errors import FORBIDDEN
 
 ZONE = DEMO_ZONES[1].id
 
@@ -115,10 +116,13 @@ def test_list_zones_returns_every_zone_over_all_pages(sim: SimServer, page_limit
     assert {z.operator_id for z in zones} == {DEMO_OPERATOR_ID}
 
 
-def test_an_operator_that_has_not_authorised_us_is_refused(passport: PassportClient) -> None:
-    with pytest.raises(PassportRefused) as caught:
+def test_an_operator_that_has_not_authorised_us_fails_the_integration(
+    passport: PassportClient,
+) -> None:
+    with pytest.raises(PassportIntegrationFailed) as caught:
         passport.list_zones(OTHER_OPERATOR_ID)
     assert caught.value.status == 403
+    assert caught.value.reason == FORBIDDEN
     assert caught.value.problem is not None
     assert caught.value.problem.code == "operator_not_authorized"
 

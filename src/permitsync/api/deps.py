@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from permitsync.api.body_limit import ACTOR_STATE
+from permitsync.api.schemas import NUL_MESSAGE
 from permitsync.app import Container
-from permitsync.domain.ids import ID_PATTERN
+from permitsync.domain.ids import ID_MAX_LENGTH, ID_PATTERN
 from permitsync.services.auth import Actor, authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `permitsync api-key create`")
@@ -25,10 +28,15 @@ ContainerDep = Annotated[Container, Depends(get_container)]
 
 
 async def get_actor(
+    request: Request,
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
-    """The caller behind the bearer key; 401 when there is none or it is unknown or revoked."""
+    """The caller behind the bearer key; 401 when there is none or it is unknown or revoked.
+    A request with a body was checked already, before its body was read (``limits``)."""
+    checked = getattr(request.state, ACTOR_STATE, None)
+    if isinstance(checked, Actor):
+        return checked
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
         raise HTTPException(401, "an API key is required: Authorization: Bearer <key>", challenge)
@@ -39,6 +47,18 @@ async def get_actor(
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
-CompanyId = Annotated[str, Path(pattern=ID_PATTERN)]
-LocationId = Annotated[str, Path(pattern=ID_PATTERN)]
-PermitId = Annotated[str, Path(pattern=ID_PATTERN)]
+CompanyId = Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
+LocationId = Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
+PermitId = Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
+
+
+def no_nul_in_query(request: Request) -> None:
+    """A NUL character in any query value is a 422 naming the parameter (PostgreSQL cannot
+    compare with it; it answered 500)."""
+    errors = [
+        {"loc": ("query", name), "msg": NUL_MESSAGE, "type": "value_error", "input": None}
+        for name, value in request.query_params.multi_items()
+        if "\x00" in value or "\x00" in name
+    ]
+    if errors:
+        raise RequestValidationError(errors)

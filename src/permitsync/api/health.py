@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hmac
+
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from permitsync.api.deps import ContainerDep
+from permitsync.api.problems import problem
 from permitsync.services.health import readiness
 
 router = APIRouter(tags=["health"])
@@ -19,8 +22,27 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(c: ContainerDep) -> Response:
-    """Prometheus metrics: queue depth, sends by outcome, latency, breaker."""
+def metrics(c: ContainerDep, request: Request) -> Response:
+    """Prometheus metrics: queue depth, sends by outcome, latency, breaker, worker heartbeats.
+    They name every company, so they are served only with ``PERMITSYNC_METRICS_TOKEN`` set,
+    to a scraper that sends it as a bearer token."""
+    token = c.settings.metrics_token.get_secret_value()
+    if not token:
+        return problem(
+            403,
+            "forbidden",
+            "Metrics are off",
+            "set PERMITSYNC_METRICS_TOKEN and scrape with Authorization: Bearer <that token>",
+        )
+    sent = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        return problem(
+            401,
+            "unauthorized",
+            "The metrics token is missing or wrong",
+            "scrape with Authorization: Bearer <PERMITSYNC_METRICS_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return Response(c.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 

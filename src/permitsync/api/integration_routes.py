@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from permitsync.api.deps import ActorDep, CompanyId, ContainerDep, LocationId
 from permitsync.api.schemas import _In
-from permitsync.domain.ids import ID_PATTERN
+from permitsync.domain.ids import ID_MAX_LENGTH, ID_PATTERN
 from permitsync.domain.lifecycle import SET_BY_STAFF
 from permitsync.domain.regions import StateStyle
 
@@ -85,7 +85,7 @@ class MappingIn(_In):
 
 
 class ReplayIn(_In):
-    permit_id: Annotated[str | None, Field(pattern=ID_PATTERN)] = None
+    permit_id: Annotated[str | None, Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)] = None
 
 
 def _out(c: ContainerDep, actor: ActorDep, company_id: str) -> IntegrationOut:

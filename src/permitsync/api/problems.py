@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from permitsync.domain.errors import DomainValidationError, FieldError
 from permitsync.services.errors import Conflict, Forbidden, NotFound
+
+log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://permitsync.dev/problems/"
@@ -93,6 +97,18 @@ def install(app: FastAPI) -> None:
             headers=headers,
         )
 
+    async def on_database(_request: Request, exc: Exception) -> JSONResponse:
+        # Never the statement or its parameters: they can hold what a caller sent.
+        log.warning("database error answering a request", error=type(exc).__name__)
+        return problem(
+            503,
+            "database-unavailable",
+            "The database is unavailable",
+            "try again shortly",
+            headers={"Retry-After": "5"},
+        )
+
+    app.add_exception_handler(SQLAlchemyError, on_database)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(DomainValidationError, on_domain)
     app.add_exception_handler(NotFound, on_not_found)

@@ -5,19 +5,42 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from permitsync.domain.ids import ID_PATTERN
+from permitsync.domain.ids import ID_MAX_LENGTH, ID_PATTERN
 from permitsync.domain.naming import integration_name
 from permitsync.domain.permits import effective_status
 from permitsync.domain.records import CompanyRow, PermitRow
 
-ExternalId = Annotated[str, Field(pattern=ID_PATTERN, description="Offstreet's identifier")]
+ExternalId = Annotated[
+    str,
+    Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Offstreet's identifier"),
+]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        """A NUL character is refused in every text field (PostgreSQL cannot store it)."""
+        if has_nul(value):
+            raise ValueError(NUL_MESSAGE)
+        return value
+
+
+NUL_MESSAGE = "must not contain a NUL character (\\u0000)"
+
+
+def has_nul(value: object) -> bool:
+    """True when ``value``, or a string in a list of them, holds a NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(has_nul(item) for item in value)
+    return False
 
 
 class CompanyIn(_In):

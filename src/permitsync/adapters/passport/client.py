@@ -114,6 +114,7 @@ class PassportClient:
         max_body_bytes: int = MAX_BODY_BYTES,
         max_pages: int = MAX_PAGES,
         max_list_s: float = MAX_LIST_S,
+        on_token: Callable[[str], None] | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url {base_url!r} must start with http:// or https://")
@@ -133,6 +134,7 @@ class PassportClient:
         self._max_body_bytes = max_body_bytes
         self._max_pages = max_pages
         self._max_list_s = max_list_s
+        self._on_token = on_token
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,
@@ -316,9 +318,12 @@ class PassportClient:
         if not answer.response.is_success:
             raise self._error("POST", path, answer, token_endpoint=True)
         try:
-            return token_from_body(answer.body, received_at=sent_at, utc_now=self._utc_now())
+            token = token_from_body(answer.body, received_at=sent_at, utc_now=self._utc_now())
         except _SHAPE_ERRORS as exc:
             raise self._bad_response("POST", path, answer, exc) from None
+        if self._on_token is not None:
+            self._on_token(token.value)  # e.g. so that logs scrub it wherever it appears
+        return token
 
     def _send(
         self,
