@@ -189,6 +189,13 @@ BAD_PERMITS = [
     ({"valid_to": "2026-11-01"}, {"valid_to"}),
     ({"status": "paused"}, {"status"}),
     ({"extra": 1}, {"extra"}),
+    # Outside 2000-2100: a typo, not a permit (issue 8).
+    ({"valid_from": "1999-06-01"}, {"valid_from"}),
+    ({"valid_to": "2150-01-01"}, {"valid_to"}),
+    (
+        {"valid_from": "0001-01-01T00:00:00Z", "valid_to": "9999-12-31T00:00:00Z"},
+        {"valid_from", "valid_to"},
+    ),
     (
         {"vehicles": [{"plate": "!", "state": "XX"}], "status": "nope"},
         {"vehicles[0].plate", "vehicles[0].state", "status"},

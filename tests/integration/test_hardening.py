@@ -531,3 +531,126 @@ def test_a_database_error_is_a_503_problem(api: Any) -> None:
     assert answer.json()["title"] == "The database is unavailable"
     assert "companies" not in answer.text
     assert api.staff.get("/api/v1/companies").status_code == 200
+
+
+# -- item 5: an open-ended permit starting beyond the horizon ----------------------------------
+
+
+def test_an_open_ended_permit_starting_beyond_the_horizon_is_sent_not_parked(
+    database_url: str, sim: SimServer
+) -> None:
+    from datetime import timedelta  # noqa: PLC0415
+
+    from permitsync.domain.times import to_wire  # noqa: PLC0415
+
+    with tampered(database_url, sim) as (c, _):
+        live_company(c)
+        start = c.clock().replace(microsecond=0) + timedelta(days=60)
+        c.registry.put_permit(
+            STAFF, "uni", "future", permit(["LATER1"], valid_from=to_wire(start), valid_to=None)
+        )
+        worker = c.worker(owner="w1")
+        try:
+            assert worker.run_once() == 1
+        finally:
+            worker.close()
+        (row,) = right_rows(c)
+        assert row.parked_version is None, row.problem
+        assert row.acked_version == row.desired_version
+        assert row.desired_end == start + c.sync_settings.horizon
+        (session,) = [s for s in sim.sessions() if s["vehicle"]["vehicle_plate"] == "LATER1"]
+        assert session["start_time"].startswith(to_wire(start)[:16])
+
+
+# -- leases: park, resend and postpone check the owner; a send renews the lease ----------------
+
+
+def claim_one(c: Container, owner: str) -> Any:
+    from datetime import timedelta  # noqa: PLC0415
+
+    from permitsync.sync import store  # noqa: PLC0415
+
+    with c.engine.begin() as conn:
+        (claimed,) = store.claim(
+            conn, owner=owner, now=c.clock(), lease=timedelta(seconds=30), limit=10
+        )
+    return claimed
+
+
+def take_over(c: Container, owner: str) -> None:
+    with c.engine.begin() as conn:
+        conn.execute(update(rights).values(lease_owner=owner))
+
+
+def test_a_worker_that_lost_its_lease_records_nothing(database_url: str, sim: SimServer) -> None:
+    from datetime import timedelta  # noqa: PLC0415
+
+    from permitsync.sync import store  # noqa: PLC0415
+
+    with tampered(database_url, sim) as (c, _):
+        live_company(c)
+        c.registry.put_permit(STAFF, "uni", "p1", permit(["LEASE1"]))
+        claimed = claim_one(c, "w1")
+        take_over(c, "w2")
+        before = right_rows(c)
+        now = c.clock()
+        with c.engine.begin() as conn:
+            store.park(conn, owner="w1", now=now, claimed=claimed, values={"last_outcome": "x"})
+            store.resend(conn, owner="w1", now=now, claimed=claimed, values={"last_outcome": "y"})
+            store.postpone(
+                conn, owner="w1", delays=[(claimed, now + timedelta(hours=1))], outcome="z"
+            )
+        assert right_rows(c) == before
+        # The one that holds it records.
+        with c.engine.begin() as conn:
+            store.park(conn, owner="w2", now=now, claimed=claimed, values={"last_outcome": "p"})
+        (row,) = right_rows(c)
+        assert (row.parked_version, row.last_outcome, row.lease_owner) == (
+            claimed.version,
+            "p",
+            None,
+        )
+
+
+def test_a_send_renews_the_lease_and_skips_rights_taken_over(
+    database_url: str, sim: SimServer
+) -> None:
+    from permitsync.adapters.db.schema import rights as rights_table  # noqa: PLC0415
+
+    with tampered(database_url, sim) as (c, _):
+        live_company(c)
+        c.registry.put_permit(STAFF, "uni", "p1", permit(["RENEW1"]))
+        c.registry.put_permit(STAFF, "uni", "p2", permit(["RENEW2"]))
+        worker = c.worker(owner="w1")
+        try:
+            first, second = claim_all(c, "w1")
+            with c.engine.begin() as conn:
+                conn.execute(
+                    update(rights_table)
+                    .where(rights_table.c.id == second.right_id)
+                    .values(lease_owner="w2")
+                )
+            held = worker._pace(first.integration_id, [first, second])
+            assert held == {first.right_id}
+            with c.engine.connect() as conn:
+                until = conn.execute(
+                    select(rights_table.c.lease_until).where(rights_table.c.id == first.right_id)
+                ).scalar_one()
+            assert (until - c.clock()).total_seconds() > c.sync_settings.lease_s - 5
+            worker._send_batch(first.integration_id, first.action.kind, [first, second])
+        finally:
+            worker.close()
+        assert {p for p, _ in valid_plates(sim)} == {"RENEW1"}
+
+
+def claim_all(c: Container, owner: str) -> list[Any]:
+    """Every due right, leased to ``owner`` for one second, by plate."""
+    from datetime import timedelta  # noqa: PLC0415
+
+    from permitsync.sync import store  # noqa: PLC0415
+
+    with c.engine.begin() as conn:
+        claimed = store.claim(
+            conn, owner=owner, now=c.clock(), lease=timedelta(seconds=1), limit=10
+        )
+    return sorted(claimed, key=lambda r: r.plate)

@@ -95,6 +95,28 @@ def test_open_ended_permit_rolls_a_horizon_and_keeps_it_while_far() -> None:
     assert next(iter(moved.values())).end == much_later + horizon
 
 
+@pytest.mark.parametrize("days_ahead", [31, 60, 400])
+def test_an_open_ended_permit_starting_beyond_the_horizon_ends_after_its_start(
+    days_ahead: int,
+) -> None:
+    """Its rolling end counted from now fell before its start, and it was parked as invalid."""
+    horizon = timedelta(days=30)
+    start = NOW + timedelta(days=days_ahead)
+    future = PermitTerms(
+        ("lot-a",), (Vehicle("FUT1", "fut1", "NC", "US"),), start, None, PermitStatus.ACTIVE
+    )
+    (right,) = desired_rights(future, {"lot-a": "z1"}, now=NOW, horizon=horizon).values()
+    assert right.end == start + horizon
+    again = desired_rights(
+        future,
+        {"lot-a": "z1"},
+        now=NOW + timedelta(days=10),
+        horizon=horizon,
+        current_ends={right.key: right.end},
+    )
+    assert next(iter(again.values())).end == right.end  # an edit before it starts keeps it
+
+
 def state(
     *,
     present: bool = True,

@@ -13,7 +13,13 @@ from zoneinfo import ZoneInfo
 from permitsync.domain.errors import DomainValidationError, FieldError
 from permitsync.domain.plates import normalize_plate
 from permitsync.domain.regions import resolve_region
-from permitsync.domain.times import parse_permit_time, to_wire
+from permitsync.domain.times import (
+    EARLIEST_TIME,
+    LATEST_TIME,
+    TIME_WINDOW,
+    parse_permit_time,
+    to_wire,
+)
 
 MAX_VEHICLES = 10
 MAX_LOCATIONS = 50
@@ -200,7 +206,11 @@ def _parse_time(
     try:
         # Without a known location a bare date cannot be placed; UTC only lets the
         # location error speak first (the write is refused either way).
-        return parse_permit_time(value, tz=zone or ZoneInfo("UTC"), end_of_day=end_of_day)
+        moment = parse_permit_time(value, tz=zone or ZoneInfo("UTC"), end_of_day=end_of_day)
     except ValueError as exc:
         errors.append(FieldError(field, str(exc)))
         return None
+    if not EARLIEST_TIME <= moment < LATEST_TIME:
+        errors.append(FieldError(field, f"{value!r} must be {TIME_WINDOW}"))
+        return None
+    return moment

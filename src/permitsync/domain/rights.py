@@ -55,9 +55,9 @@ def desired_rights(
     while it is active and not expired; nothing otherwise. Several locations mapped to one zone
     give one right.
 
-    For an open-ended permit the end is ``now + horizon``, except that an existing right whose
-    end (``current_ends``) is still at least half a horizon ahead keeps it, so unrelated edits
-    do not send extensions.
+    For an open-ended permit the end is ``max(start, now) + horizon``, except that an existing
+    right whose end (``current_ends``) is still at least half a horizon past that keeps it, so
+    unrelated edits do not send extensions.
     """
     if terms.status is not PermitStatus.ACTIVE:
         return {}
@@ -72,8 +72,13 @@ def desired_rights(
             if terms.valid_to is not None:
                 end, open_ended = terms.valid_to, False
             else:
+                # The rolling end counts from the start when the permit starts later: an end
+                # before the start would be refused (and parked) as invalid.
+                rolling_from = max(terms.valid_from, now)
                 kept = current_ends.get(key)
-                end = kept if kept and kept >= now + horizon / 2 else now + horizon
+                end = (
+                    kept if kept and kept >= rolling_from + horizon / 2 else rolling_from + horizon
+                )
                 open_ended = True
             wanted[key] = DesiredRight(key, vehicle.country, end, open_ended)
     return wanted

@@ -35,7 +35,9 @@ _ACCEPTED_FORMS = (
 #: The window of instants permitsync handles: permit times outside it are refused, and
 #: Passport's answers outside it are not read (a year-9999 end is a typo, not a permit).
 EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2101, 1, 1, tzinfo=UTC)
+#: The window in words, for error messages.
+TIME_WINDOW = "between 2000-01-01 and 2100-12-31 (UTC)"
 _MAX_OFFSET_HOURS = 23
 _MAX_OFFSET_MINUTES = 59
 _MICROSECOND_DIGITS = 6

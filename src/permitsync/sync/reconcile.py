@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, or_, select, update
 
 from permitsync.adapters.db.schema import integrations, job_leases, reconciliations, rights
 from permitsync.adapters.db.uow import UnitOfWork
@@ -223,9 +223,16 @@ def _repair(
             if repair is Repair.FROM_PASSPORT and held is not None
             else {"acked": Acked.NONE.value, "acked_end": None}
         )
-        conn.execute(
+        # Guarded by what was read: a worker that claimed the right since (PostgreSQL reads
+        # committed) or a newer change wins, and the repair is not counted.
+        repaired = conn.execute(
             update(rights)
-            .where(rights.c.id == row.id)
+            .where(
+                rights.c.id == row.id,
+                rights.c.desired_version == row.desired_version,
+                rights.c.acked_version == row.acked_version,
+                or_(rights.c.lease_until.is_(None), rights.c.lease_until < now),
+            )
             .values(
                 acked_version=0,
                 unconfirmed_kind=None,
@@ -236,5 +243,5 @@ def _repair(
                 **values,
             )
         )
-        counts["repaired"] += 1
+        counts["repaired"] += int(repaired.rowcount or 0)
     return counts

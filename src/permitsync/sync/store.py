@@ -94,10 +94,11 @@ def acknowledge(
 def resend(
     conn: Connection, *, owner: str, now: datetime, claimed: Claimed, values: dict[str, Any]
 ) -> None:
-    """Passport lost the session: forget what it acknowledged and send again now."""
+    """Passport lost the session: forget what it acknowledged and send again now. Only while
+    this worker still holds the lease (another that took it over decides)."""
     conn.execute(
         update(rights)
-        .where(rights.c.id == claimed.right_id)
+        .where(rights.c.id == claimed.right_id, rights.c.lease_owner == owner)
         .values(due_at=now, **values, **_release(owner))
     )
 
@@ -106,10 +107,10 @@ def park(
     conn: Connection, *, owner: str, now: datetime, claimed: Claimed, values: dict[str, Any]
 ) -> None:
     """A permanent refusal: keep the right parked at this version until a replay or a newer
-    change."""
+    change. Only while this worker still holds the lease."""
     conn.execute(
         update(rights)
-        .where(rights.c.id == claimed.right_id)
+        .where(rights.c.id == claimed.right_id, rights.c.lease_owner == owner)
         .values(
             parked_version=claimed.version,
             due_at=case((rights.c.desired_version == claimed.version, None), else_=now),
@@ -122,10 +123,11 @@ def park(
 def postpone(
     conn: Connection, *, owner: str, delays: Sequence[tuple[Claimed, datetime]], outcome: str
 ) -> None:
-    """A retryable failure: each right is due again at its own backoff time."""
+    """A retryable failure: each right is due again at its own backoff time. Only the rights
+    this worker still holds the lease of."""
     conn.execute(
         update(rights)
-        .where(rights.c.id == bindparam("b_id"))
+        .where(rights.c.id == bindparam("b_id"), rights.c.lease_owner == owner)
         .values(
             attempts=rights.c.attempts + 1,
             due_at=bindparam("b_due"),
@@ -134,6 +136,20 @@ def postpone(
         ),
         [{"b_id": c.right_id, "b_due": due} for c, due in delays],
     )
+
+
+def renew_leases(
+    conn: Connection, *, owner: str, right_ids: Sequence[int], until: datetime
+) -> set[int]:
+    """Extend this worker's leases to ``until`` (just before a send); returns the ids it still
+    held. A right whose lease expired and was taken over is not sent again by this worker."""
+    held = conn.execute(
+        update(rights)
+        .where(rights.c.id.in_(list(right_ids)), rights.c.lease_owner == owner)
+        .values(lease_until=until)
+        .returning(rights.c.id)
+    )
+    return {int(row.id) for row in held}
 
 
 def replay(conn: Connection, *, integration_id: int, now: datetime, permit_pk: int | None) -> int:

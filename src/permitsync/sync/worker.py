@@ -165,7 +165,15 @@ class Worker:
         self._record_invalid(invalid)
         if not items:
             return
-        self._pace(integration_id)
+        held = self._pace(integration_id, sendable)
+        if len(held) < len(sendable):
+            log.warning("leases lost before sending", lost=len(sendable) - len(held))
+            items = [
+                item for item, right in zip(items, sendable, strict=True) if right.right_id in held
+            ]
+            sendable = [right for right in sendable if right.right_id in held]
+        if not items:
+            return
         try:
             with for_integration(integration_id):
                 answers = self.sender.send_events(kind, items)
@@ -190,17 +198,26 @@ class Worker:
             return
         self._record_answers(integration_id, sendable, answers, None)
 
-    def _pace(self, integration_id: int) -> None:
-        """Wait for this request's slot of the integration's shared rate (A-13)."""
+    def _pace(self, integration_id: int, batch: Sequence[store.Claimed]) -> set[int]:
+        """Wait for this request's slot of the integration's shared rate (A-13), renewing the
+        batch's leases to a full lease from then, so that a claim whose earlier batches took
+        long is not sent twice; returns the ids of the rights still held."""
         now = self.clock()
         with UnitOfWork(self.engine) as uow:
             go_at = store.reserve_slot(
                 uow.conn, integration_id=integration_id, now=now, rate=self.settings.rate
             )
+            held = store.renew_leases(
+                uow.conn,
+                owner=self.owner,
+                right_ids=[right.right_id for right in batch],
+                until=max(go_at, now) + timedelta(seconds=self.settings.lease_s),
+            )
             uow.commit()
         wait = (go_at - now).total_seconds()
         if wait > 0:
             self.sleep(wait)
+        return held
 
     def _event(self, right: Claimed, now: datetime) -> SessionEvent:
         state = right.state

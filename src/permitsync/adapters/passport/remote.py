@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from permitsync.adapters.passport.errors import ABOUT_BLANK, Problem
-from permitsync.domain.times import EARLIEST_TIME, LATEST_TIME
+from permitsync.domain.times import EARLIEST_TIME, LATEST_TIME, TIME_WINDOW
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -202,10 +202,7 @@ def _in_window(moment: datetime, name: str) -> datetime:
     except OverflowError:
         raise ValueError(f"parking right {name} {moment.isoformat()} is out of range") from None
     if not EARLIEST_TIME <= utc < LATEST_TIME:
-        raise ValueError(
-            f"parking right {name} {utc.isoformat()} is outside "
-            f"{EARLIEST_TIME.year}–{LATEST_TIME.year - 1}"
-        )
+        raise ValueError(f"parking right {name} {utc.isoformat()} is not {TIME_WINDOW}")
     return utc
 
 
