@@ -568,10 +568,10 @@ def test_an_open_ended_permit_starting_beyond_the_horizon_is_sent_not_parked(
 def claim_one(c: Container, owner: str) -> Any:
     from datetime import timedelta  # noqa: PLC0415
 
-    from permitsync.sync import store  # noqa: PLC0415
+    from permitsync.sync import lease  # noqa: PLC0415
 
     with c.engine.begin() as conn:
-        (claimed,) = store.claim(
+        (claimed,) = lease.claim(
             conn, owner=owner, now=c.clock(), lease=timedelta(seconds=30), limit=10
         )
     return claimed
@@ -647,10 +647,10 @@ def claim_all(c: Container, owner: str) -> list[Any]:
     """Every due right, leased to ``owner`` for one second, by plate."""
     from datetime import timedelta  # noqa: PLC0415
 
-    from permitsync.sync import store  # noqa: PLC0415
+    from permitsync.sync import lease  # noqa: PLC0415
 
     with c.engine.begin() as conn:
-        claimed = store.claim(
+        claimed = lease.claim(
             conn, owner=owner, now=c.clock(), lease=timedelta(seconds=1), limit=10
         )
     return sorted(claimed, key=lambda r: r.plate)

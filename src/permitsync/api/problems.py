@@ -9,11 +9,10 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from permitsync.domain.errors import DomainValidationError, FieldError
-from permitsync.services.errors import Conflict, Forbidden, NotFound
+from permitsync.services.errors import Conflict, Forbidden, NotFound, StorageError
 
 log = structlog.get_logger(__name__)
 
@@ -108,7 +107,7 @@ def install(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
-    app.add_exception_handler(SQLAlchemyError, on_database)
+    app.add_exception_handler(StorageError, on_database)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(DomainValidationError, on_domain)
     app.add_exception_handler(NotFound, on_not_found)

@@ -11,6 +11,13 @@ fourth kind and lives in the domain.
 
 from __future__ import annotations
 
+from sqlalchemy.exc import SQLAlchemyError
+
+#: Any failure of the database under a use case (unreachable, locked, a statement refused):
+#: the entry points answer "unavailable, try again" (HTTP 503), never a traceback. Named here
+#: so that they need not know the database library.
+StorageError = SQLAlchemyError
+
 
 class ServiceError(Exception):
     """Base of the use-case errors; the message is meant for a person."""

@@ -228,6 +228,20 @@ def claim(
     return claimed
 
 
+def renew_leases(
+    conn: Connection, *, owner: str, right_ids: Sequence[int], until: datetime
+) -> set[int]:
+    """Extend this worker's leases to ``until`` (just before a send); returns the ids it still
+    held. A right whose lease expired and was taken over is not sent again by this worker."""
+    held = conn.execute(
+        update(rights)
+        .where(rights.c.id.in_(list(right_ids)), rights.c.lease_owner == owner)
+        .values(lease_until=until)
+        .returning(rights.c.id)
+    )
+    return {int(row.id) for row in held}
+
+
 def _state_of(row: Any) -> RightState:  # noqa: ANN401 - a SQLAlchemy Row
     return RightState(
         start=row.start_time,

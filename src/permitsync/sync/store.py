@@ -138,20 +138,6 @@ def postpone(
     )
 
 
-def renew_leases(
-    conn: Connection, *, owner: str, right_ids: Sequence[int], until: datetime
-) -> set[int]:
-    """Extend this worker's leases to ``until`` (just before a send); returns the ids it still
-    held. A right whose lease expired and was taken over is not sent again by this worker."""
-    held = conn.execute(
-        update(rights)
-        .where(rights.c.id.in_(list(right_ids)), rights.c.lease_owner == owner)
-        .values(lease_until=until)
-        .returning(rights.c.id)
-    )
-    return {int(row.id) for row in held}
-
-
 def replay(conn: Connection, *, integration_id: int, now: datetime, permit_pk: int | None) -> int:
     """Make parked rights due again; returns how many."""
     condition = and_(

@@ -45,7 +45,7 @@ from permitsync.domain.rights import EventType, batches
 from permitsync.sync import outcomes, store
 from permitsync.sync.breaker import BreakerState
 from permitsync.sync.heartbeat import Heartbeat
-from permitsync.sync.lease import Claimed, claim, open_gates
+from permitsync.sync.lease import Claimed, claim, open_gates, renew_leases
 from permitsync.sync.metrics import SyncMetrics
 from permitsync.sync.outcomes import Verdict
 from permitsync.sync.planner import RightsPlanner
@@ -198,7 +198,7 @@ class Worker:
             return
         self._record_answers(integration_id, sendable, answers, None)
 
-    def _pace(self, integration_id: int, batch: Sequence[store.Claimed]) -> set[int]:
+    def _pace(self, integration_id: int, batch: Sequence[Claimed]) -> set[int]:
         """Wait for this request's slot of the integration's shared rate (A-13), renewing the
         batch's leases to a full lease from then, so that a claim whose earlier batches took
         long is not sent twice; returns the ids of the rights still held."""
@@ -207,7 +207,7 @@ class Worker:
             go_at = store.reserve_slot(
                 uow.conn, integration_id=integration_id, now=now, rate=self.settings.rate
             )
-            held = store.renew_leases(
+            held = renew_leases(
                 uow.conn,
                 owner=self.owner,
                 right_ids=[right.right_id for right in batch],
