@@ -213,7 +213,7 @@ def test_a_whole_request_failure_parks_nothing_counts_and_recovers(
             assert (row.breaker, row.consecutive_failures) == ("open", threshold)
             assert row.failing_reason == reason
             _, health = c.integrations.get(STAFF, "uni")
-            assert health["failing_reason"] == reason
+            assert health.failing_reason == reason
             # The cause is fixed: everything flows without a replay.
             transport.garble = lambda request: None
             for _ in range(10):
