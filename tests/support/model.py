@@ -80,8 +80,8 @@ def passport_rights(
     away, which is before ``now``; a future right cancelled ends at its start: neither counts.
 
     An end that is none of the permit ends the test used and lies within the open-ended
-    horizon (at least half of it ahead) reads as ``OPEN``; any other end is kept exactly, so a
-    stale or wrong end shows up as a difference.
+    horizon past ``max(start, now)`` (at least half of it) reads as ``OPEN``; any other end is
+    kept exactly, so a stale or wrong end shows up as a difference.
     """
     found: Counter[RightTuple] = Counter()
     for session in sessions:
@@ -92,7 +92,12 @@ def passport_rights(
         if end <= start or end <= now:
             continue
         shown: datetime | str = end
-        if end not in finite_ends and now + OPEN_HORIZON / 2 <= end <= now + OPEN_HORIZON:
+        # The rolling end counts from the start when the permit starts later (issue 8).
+        rolling_from = max(start, now)
+        if (
+            end not in finite_ends
+            and rolling_from + OPEN_HORIZON / 2 <= end <= rolling_from + OPEN_HORIZON
+        ):
             shown = OPEN
         vehicle = session["vehicle"]
         found[
