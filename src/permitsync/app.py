@@ -22,7 +22,9 @@ from permitsync.adapters.passport.client import PassportClient
 from permitsync.config import Settings
 from permitsync.log import register_secret
 from permitsync.services.integrations import Integrations
+from permitsync.services.overview import Overview
 from permitsync.services.registry import Registry
+from permitsync.services.users import Users
 from permitsync.sync.breaker import BreakerPolicy, BreakerState
 from permitsync.sync.heartbeat import Heartbeat, Pulse
 from permitsync.sync.metrics import SyncMetrics
@@ -47,6 +49,8 @@ class Container:
     engine: Engine
     registry: Registry
     integrations: Integrations
+    users: Users
+    overview: Overview
     planner: RightsPlanner
     sync_settings: SyncSettings
     wakeup: Wakeup
@@ -220,6 +224,8 @@ def build_container(
         engine=engine,
         registry=registry,
         integrations=integrations,
+        users=Users(engine, clock=clock),
+        overview=Overview(engine, clock=clock),
         planner=planner,
         sync_settings=sync_settings,
         wakeup=wakeup,

@@ -25,6 +25,8 @@ app = typer.Typer(
 WORKER_CHECK_S = 1.0
 api_key_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
 app.add_typer(api_key_app, name="api-key")
+user_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 
 def _settings() -> Settings:
@@ -66,7 +68,7 @@ def migrate() -> None:
 @app.command()
 def serve() -> None:
     """Run the REST API (and, on SQLite, apply migrations first)."""
-    from permitsync.api.main import serve as serve_api  # noqa: PLC0415
+    from permitsync.server import serve as serve_api  # noqa: PLC0415
 
     container = _container()
     settings = container.settings
@@ -344,6 +346,37 @@ def api_key_revoke(name: Annotated[str, typer.Argument(help="The key's name")]) 
     finally:
         container.close()
     typer.echo(f"revoked API key {name!r}")
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Argument(help="The user's email: their login")],
+    staff: Annotated[bool, typer.Option("--staff", help="Offstreet staff: every company")] = False,
+    company: Annotated[str | None, typer.Option(help="Admin of this company only")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Create a dashboard user; the password is asked for (or read from stdin)."""
+    import sys  # noqa: PLC0415
+
+    from permitsync.domain.errors import DomainValidationError  # noqa: PLC0415
+
+    if staff == (company is not None):
+        raise _fail("give exactly one of --staff or --company COMPANY_ID")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    container = _container()
+    try:
+        user = container.users.create(email, password, staff=staff, company_id=company)
+    except (ServiceError, DomainValidationError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        container.close()
+    scope = "staff" if staff else f"admin of company {company}"
+    typer.echo(f"created user {user.email} ({scope})")
 
 
 def main() -> None:

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
+    session_secret: SecretStr = SecretStr("")
 
     passport_base_url: str = DEFAULT_PASSPORT_BASE_URL
     passport_client_id: str = ""

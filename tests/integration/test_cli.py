@@ -29,12 +29,15 @@ from tests.support.scenario import (
 CLI = "from permitsync.cli import main; main()"
 
 
-def run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], *, stdin: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PERMITSYNC_")}
     clean.update(PERMITSYNC_LOG_LEVEL="WARNING", **env)
     return subprocess.run(  # noqa: S603 - our own interpreter
         [sys.executable, "-c", CLI, *args],
         env=clean,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
@@ -218,3 +221,28 @@ def test_serve_answers_health(db: str) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_user_create_reads_the_password_from_stdin(db: str) -> None:
+    c = build_container(Settings(database_url=db))
+    c.registry.put_company(STAFF, "uni", name="University")
+    created = run(
+        ["user", "create", "--company", "uni", "Admin@Uni.example", "--password-stdin"],
+        stdin="a long enough password\n",
+        PERMITSYNC_DATABASE_URL=db,
+    )
+    assert created.returncode == 0, created.stderr
+    assert "created user admin@uni.example (admin of company uni)" in created.stdout
+    assert "long enough" not in created.stdout + created.stderr
+    session, _ = c.users.login("admin@uni.example", "a long enough password")
+    assert (session.user.is_staff, session.user.company_id) == (False, "uni")
+    short = run(
+        ["user", "create", "--staff", "s@x.example", "--password-stdin"],
+        stdin="short\n",
+        PERMITSYNC_DATABASE_URL=db,
+    )
+    assert (short.returncode, short.stderr.strip()) == (
+        1,
+        "error: password: must be 12–1024 characters",
+    )
+    c.close()

@@ -6,7 +6,14 @@ from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import permitsync
-from permitsync.api import health, import_routes, integration_routes, problems, registry_routes
+from permitsync.api import (
+    docs,
+    health,
+    import_routes,
+    integration_routes,
+    problems,
+    registry_routes,
+)
 from permitsync.api.body_limit import BodyLimitMiddleware
 from permitsync.api.deps import no_nul_in_query
 from permitsync.app import Container
@@ -20,6 +27,8 @@ def create_api(container: Container) -> FastAPI:
         title="permitsync",
         version=permitsync.__version__,
         description="Offstreet permits, kept equal in Passport OpsMan enforcement.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.container = container
     problems.install(app)
@@ -27,22 +36,10 @@ def create_api(container: Container) -> FastAPI:
     app.include_router(registry_routes.router)
     app.include_router(integration_routes.router)
     app.include_router(import_routes.router)
+    docs.install(app)
 
     async def authenticate_key(key: str) -> Actor | None:
         return await run_in_threadpool(authenticate, container.engine, key)
 
     app.add_middleware(BodyLimitMiddleware, authenticate=authenticate_key)
     return app
-
-
-def serve(container: Container) -> None:
-    """Serve the API on the container's host and port until interrupted (uvicorn)."""
-    import uvicorn  # noqa: PLC0415 - only serving processes need it
-
-    uvicorn.run(
-        create_api(container),
-        host=container.settings.host,
-        port=container.settings.port,
-        log_config=None,
-        access_log=False,
-    )

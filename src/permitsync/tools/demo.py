@@ -59,6 +59,7 @@ class DemoInfo:
     api_url: str
     officer_url: str
     staff_key: str
+    login: tuple[str, str]
     imported: ImportReport
     data_dir: Path
     notes: tuple[str, ...] = ()
@@ -214,7 +215,7 @@ def run_demo(
     )
     from passport_sim.testing import SimServer  # noqa: PLC0415 - the demo's simulator
     from permitsync.adapters.db.migrate import upgrade  # noqa: PLC0415
-    from permitsync.api.main import serve  # noqa: PLC0415
+    from permitsync.server import serve  # noqa: PLC0415
 
     var_dir.mkdir(parents=True, exist_ok=True)
     with SimServer(admin=True, port=sim_port_, state_file=var_dir / "passport.json") as sim:
@@ -226,19 +227,19 @@ def run_demo(
             set_up(c)
             c.start_workers()
             imported = import_sample(c)
+            suffix = secrets.token_hex(3)
             key = create_api_key(
-                c.engine,
-                name=f"demo-staff-{secrets.token_hex(3)}",
-                staff=True,
-                company_id=None,
-                clock=c.clock,
+                c.engine, name=f"demo-staff-{suffix}", staff=True, company_id=None, clock=c.clock
             )
+            login = (f"demo-{suffix}@permitsync.example", secrets.token_urlsafe(12))
+            c.users.create(*login, staff=True, company_id=None)
             trickle.start()
             print_banner(
                 DemoInfo(
                     api_url=f"http://{settings.host}:{settings.port}",
                     officer_url=sim.base_url + "/",
                     staff_key=key,
+                    login=login,
                     imported=imported,
                     data_dir=var_dir,
                     notes=tuple(note for note in (api_note, sim_note) if note),
@@ -257,6 +258,8 @@ def print_banner(info: DemoInfo) -> None:
         "",
         *(f"note: {note}" for note in info.notes),
         "permitsync demo is running (Ctrl-C stops it)",
+        f"  Dashboard:                          {info.api_url}/",
+        f"    log in as {info.login[0]}, password {info.login[1]} (shown once)",
         f"  API docs:                           {info.api_url}/docs",
         f"  Passport (simulated) officer page:  {info.officer_url}",
         f"  Staff API key (shown once):         {info.staff_key}",

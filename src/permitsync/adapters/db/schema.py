@@ -281,3 +281,32 @@ reconciliations = Table(
     Column("error", String(500), nullable=True),
     Index("ix_reconciliations_integration", "integration_id", "started_at"),
 )
+
+# -- the dashboard -----------------------------------------------------------------------------
+
+#: People who sign in to the dashboard: staff (every company) or one company's admin.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("is_staff", Boolean, nullable=False),
+    Column("company_id", String(EXTERNAL_ID_LENGTH), ForeignKey("companies.id"), nullable=True),
+    Column("failed_logins", Integer, nullable=False),
+    Column("locked_until", UTCDateTime(), nullable=True),
+    Column("last_login_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+#: Signed-in browsers: the SHA-256 of the session token the cookie carries, and its CSRF token.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_web_sessions_user", "user_id"),
+)
