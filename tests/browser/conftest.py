@@ -3,7 +3,7 @@ Playwright, against the whole product over loopback — the app with a backgroun
 SQLite copy, and the Passport simulator. The browser is kept off the network: every request
 that is not for 127.0.0.1 is aborted, and such a request fails the test.
 
-One browser per test session; a fresh context (cookies) and a fresh product per test.
+One browser for these tests; a fresh context (cookies) and a fresh product per test.
 Screenshots go to ``test-artifacts/screenshots/`` (``PERMITSYNC_SCREENSHOT_DIR`` overrides).
 """
 
@@ -50,8 +50,11 @@ SCREENSHOTS = Path(
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One browser for the browser tests. Package scope, not session: Playwright's sync API
+    keeps an event loop running in this thread, which must be gone before other tests call
+    ``asyncio.run``."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     with sync_playwright() as playwright:
