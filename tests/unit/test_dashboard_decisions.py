@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from permitsync.domain.activity import percentile, send_outcome
 from permitsync.domain.errors import DomainValidationError
-from permitsync.services.overview import percentile, send_outcome
 from permitsync.services.users import LockoutPolicy, after_failure, check_password, normalize_email
 from permitsync.web.auth_pages import safe_next
 from permitsync.web.charts import nice_max

@@ -5,9 +5,10 @@ database adapter that fills them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from permitsync.domain.lifecycle import IntegrationState
 from permitsync.domain.permits import PermitTerms
@@ -120,3 +121,86 @@ class SyncHealth:
     #: redirect), in plain words; None while it works. Set by an integration-wide failure,
     #: cleared by the next success.
     failing_reason: str | None = None
+
+
+# -- the dashboard's read models -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CompanySummary:
+    id: str
+    name: str
+    state: str | None
+    operator_id: str | None
+    breaker: str | None
+    synced: int = 0
+    pending: int = 0
+    parked: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneChoice:
+    id: str
+    number: str
+    name: str
+    present: bool
+
+    @property
+    def label(self) -> str:
+        """ "12 — Lot B": number and name, as the guide's dropdown shows them."""
+        return self.number if self.number == self.name else f"{self.number} — {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class LocationView:
+    id: str
+    name: str
+    timezone: str
+    zone: ZoneChoice | None
+    active_permits: int
+
+    @property
+    def stale(self) -> bool:
+        """Mapped to a zone Passport no longer lists."""
+        return self.zone is not None and not self.zone.present
+
+
+@dataclass(frozen=True, slots=True)
+class LocationsView:
+    has_integration: bool
+    zones: list[ZoneChoice]
+    locations: list[LocationView]
+
+    @property
+    def mapped(self) -> int:
+        return sum(1 for loc in self.locations if loc.zone is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedRight:
+    permit_id: str
+    session_id: str
+    plate: str
+    zone_number: str | None
+    problem: dict[str, Any]
+    attempts: int
+    last_attempt_at: datetime | None
+    last_outcome: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    start: datetime
+    sends: dict[str, int]
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    acknowledged: int
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """Sends by outcome and commit→acknowledged latency, bucketed over a window."""
+
+    window: timedelta
+    step: timedelta
+    buckets: list[Bucket] = field(default_factory=list)

@@ -7,7 +7,8 @@ from html import escape
 
 from markupsafe import Markup
 
-from permitsync.services.overview import OUTCOMES, Activity
+from permitsync.domain.activity import OUTCOMES
+from permitsync.domain.records import Activity
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 28

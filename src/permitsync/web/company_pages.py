@@ -10,9 +10,9 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from permitsync.app import Container
+from permitsync.domain.records import Integration
 from permitsync.services.auth import Actor
 from permitsync.services.errors import Forbidden, NotFound
-from permitsync.services.integrations import Integration
 from permitsync.web import charts
 from permitsync.web.base import PageRoute, PostDep, SessionDep, WebDep, act, render
 

@@ -301,6 +301,7 @@ def permit_rights(conn: Connection, permit_pk: int) -> list[dict[str, Any]]:
             "desired": "present" if row.desired_present else "absent",
             "passport": row.acked,
             "status": row.status,
+            "attempts": row.attempts,
             "last_attempt_at": row.last_attempt_at,
             "last_outcome": row.last_outcome,
             "problem_type": (row.problem or {}).get("type"),
