@@ -261,9 +261,9 @@ def export(
     id); the file reads back with `permitsync import` unchanged."""
     import sys  # noqa: PLC0415
 
-    from permitsync.adapters.sheets import write_csv, write_xlsx  # noqa: PLC0415
+    from permitsync.adapters.sheets import write_csv  # noqa: PLC0415
     from permitsync.domain.errors import DomainValidationError  # noqa: PLC0415
-    from permitsync.services.exports import HEADER, Exporter  # noqa: PLC0415
+    from permitsync.services.exports import HEADER, Exporter, write_export  # noqa: PLC0415
 
     kind = (fmt or (output.suffix.lstrip(".") if output else "") or "csv").casefold()
     if kind not in {"csv", "xlsx"}:
@@ -274,10 +274,10 @@ def export(
     exporter = Exporter(container.engine, container.registry, clock=container.clock)
     try:
         rows = exporter.rows(CLI_STAFF, company, zone=zone)
-        if kind == "xlsx" and output is not None:
-            write_xlsx(output, HEADER, rows)
+        if output is not None:
+            write_export(rows, output, fmt=kind)
         else:
-            write_csv(output or sys.stdout, HEADER, rows)
+            write_csv(sys.stdout, HEADER, rows)
     except (ServiceError, DomainValidationError) as exc:
         raise _fail(str(exc)) from None
     finally:

@@ -141,3 +141,37 @@ def test_csv_file_has_a_bom_for_excel_and_the_header(company: Container, tmp_pat
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     with path.open(encoding="utf-8-sig") as f:
         assert next(csv.reader(f)) == list(HEADER)
+
+
+def test_dashboard_download_is_the_export(company: Container, tmp_path: Path) -> None:
+    from permitsync.server import create_app  # noqa: PLC0415
+    from tests.support.server import serve_in_thread  # noqa: PLC0415
+
+    company.users.create("ops@example.com", "a-long-password-1", staff=True, company_id=None)
+    with serve_in_thread(create_app(company)) as base_url:
+        import httpx  # noqa: PLC0415
+
+        with httpx.Client(base_url=base_url, timeout=30) as browser:
+            assert browser.get("/companies/uni/permits/export").status_code in {302, 303, 401}
+            page = browser.get("/login")
+            token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+            form = {
+                "email": "ops@example.com",
+                "password": "a-long-password-1",
+                "csrf_token": token,
+                "next": "/",
+            }
+            assert browser.post("/login", data=form).status_code in {200, 302, 303}
+            csv_file = browser.get("/companies/uni/permits/export")
+            assert csv_file.status_code == 200, csv_file.text
+            assert "permits-uni.csv" in csv_file.headers["content-disposition"]
+            lines = list(csv.reader(csv_file.text.lstrip("\ufeff").splitlines()))
+            assert lines[0] == list(HEADER)
+            assert len(lines) == 1 + 7
+            xlsx = browser.get("/companies/uni/permits/export", params={"format": "xlsx"})
+            assert xlsx.content.startswith(b"PK")
+            (tmp_path / "d.xlsx").write_bytes(xlsx.content)
+            report = Importer(company.registry).import_file(
+                STAFF, "uni", tmp_path / "d.xlsx", ImportOptions()
+            )
+            assert (report.unchanged, report.written) == (4, 0)

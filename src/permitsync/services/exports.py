@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -17,6 +18,7 @@ from sqlalchemy import Engine
 from permitsync.adapters.db import exports as queries
 from permitsync.adapters.db import registry as repo
 from permitsync.adapters.db.uow import UnitOfWork
+from permitsync.adapters.sheets import write_csv, write_xlsx
 from permitsync.domain.errors import DomainValidationError
 from permitsync.services.auth import Actor
 from permitsync.services.registry import Registry
@@ -114,6 +116,11 @@ class Exporter:
             if len(batch) < PAGE:
                 return
             after = batch[-1].external_id
+
+
+def write_export(rows: Iterator[list[str]], path: Path, *, fmt: str) -> None:
+    """Write export rows with :data:`HEADER` to ``path`` as ``csv`` or ``xlsx``."""
+    (write_xlsx if fmt == "xlsx" else write_csv)(path, HEADER, rows)
 
 
 def _local(instant: datetime, zone: ZoneInfo) -> str:

@@ -3,16 +3,21 @@ right; a permit's versions and attempts."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
+from starlette.background import BackgroundTask
 
 from permitsync.app import Container
 from permitsync.domain.permits import effective_status
 from permitsync.services.auth import Actor
+from permitsync.services.exports import Exporter, write_export
 from permitsync.web.base import PageRoute, SessionDep, WebDep, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -124,6 +129,26 @@ def permit_detail(c: Container, actor: Actor, company_id: str, permit_id: str) -
         "rights": c.integrations.enforcement(permit.pk),
         "company_id": company_id,
     }
+
+
+@router.get("/companies/{company_id}/permits/export")
+def export_permits(
+    company_id: str,
+    session: SessionDep,
+    web: WebDep,
+    fmt: Annotated[str, Query(alias="format", pattern="^(csv|xlsx)$")] = "csv",
+) -> FileResponse:
+    """The permit export (``permitsync export``) as a download."""
+    c, actor = web.container, session.user.actor
+    exporter = Exporter(c.engine, c.registry, clock=c.clock)
+    directory = tempfile.mkdtemp(prefix="permitsync-export-")
+    path = Path(directory) / f"permits-{company_id}.{fmt}"
+    write_export(exporter.rows(actor, company_id), path, fmt=fmt)
+    return FileResponse(
+        path,
+        filename=path.name,
+        background=BackgroundTask(shutil.rmtree, directory, ignore_errors=True),
+    )
 
 
 @router.get("/companies/{company_id}/permits/{permit_id}")
