@@ -81,6 +81,24 @@ def serve() -> None:
 
 
 @app.command()
+def openapi(
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write to this file instead of stdout")
+    ] = None,
+) -> None:
+    """Print the API's OpenAPI document (regenerate the snapshot: -o openapi.json)."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from permitsync.api.main import openapi_text  # noqa: PLC0415 - the API only when asked
+
+    text = openapi_text()
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+
+
+@app.command()
 def demo(
     port: Annotated[
         int | None, typer.Option(help="Port of the API (default 8000, or a free one)")

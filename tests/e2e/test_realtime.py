@@ -103,7 +103,7 @@ def test_permits_reach_the_enforcement_lookup_in_real_time(stack: Stack) -> None
     set_up(stack)
     staff = stack.api.staff
     lookup = Lookup(stack)
-    zones = {z["id"] for z in staff.get(BASE + "/integrations/passport/zones").json()}
+    zones = {z["id"] for z in staff.get(BASE + "/integrations/passport/zones").json()["data"]}
     try:
         created: list[float] = []
         plates = [f"RT{n:03d}" for n in range(PERMITS)]

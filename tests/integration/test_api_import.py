@@ -37,7 +37,7 @@ def test_upload_imports_and_the_same_file_again_changes_nothing(company: Api) ->
     assert [v["plate"] for v in permit["vehicles"]] == ["ABC123", "XYZ789"]
     again = upload(company, CSV).json()
     assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 2)
-    versions = company.staff.get("/api/v1/companies/uni/permits/P1/versions").json()
+    versions = company.staff.get("/api/v1/companies/uni/permits/P1/versions").json()["data"]
     assert len(versions) == 1
 
 

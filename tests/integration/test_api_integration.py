@@ -174,7 +174,7 @@ def test_create_pulls_zones_and_is_idempotent(api: Api) -> None:
     assert created["zones_error"] is None
     assert created["zones_synced_at"] is not None
     assert created["state"] == "mapping"  # zones are there: next is mapping locations
-    zones = ok(api.staff.get(INTEGRATION + "/zones"))
+    zones = ok(api.staff.get(INTEGRATION + "/zones"))["data"]
     assert {(z["id"], z["number"], z["name"], z["present"]) for z in zones} == {
         (z.id, z.number, z.name, True) for z in DEMO_ZONES
     }
@@ -187,7 +187,7 @@ def test_create_pulls_zones_and_is_idempotent(api: Api) -> None:
     got = ok(api.staff.get(INTEGRATION))
     assert (got["id"], got["state"]) == (created["id"], "mapping")
     assert set(got["sync"]) >= SYNC_KEYS
-    assert len(ok(api.staff.get(INTEGRATION + "/zones"))) == len(DEMO_ZONES)
+    assert len(ok(api.staff.get(INTEGRATION + "/zones"))["data"]) == len(DEMO_ZONES)
 
     # A different operator: 409 that says how to change it; nothing changes.
     conflict = api.staff.put(INTEGRATION, json={"operator_id": str(uuid.uuid4())})
@@ -244,23 +244,23 @@ def test_refresh_marks_a_vanished_zone_not_present(database_url: str) -> None:
         with api_on(database_url, first) as api:
             company(api)
             ok(api.staff.put(INTEGRATION, json={"operator_id": DEMO_OPERATOR_ID}), 201)
-            assert all(z["present"] for z in ok(api.staff.get(INTEGRATION + "/zones")))
+            assert all(z["present"] for z in ok(api.staff.get(INTEGRATION + "/zones"))["data"])
 
             # Passport unreachable: the zones stay as they were and the error is shown.
             first.stop()
-            kept = ok(api.staff.post(INTEGRATION + "/zones/refresh"))
+            kept = ok(api.staff.post(INTEGRATION + "/zones/refresh"))["data"]
             assert len(kept) == len(DEMO_ZONES)
             assert all(z["present"] for z in kept)  # an outage is not "every zone vanished"
             assert ok(api.staff.get(INTEGRATION))["zones_error"]
 
             # Passport lists one zone fewer: the same host and port, another seed.
             with SimServer(seed=fewer, port=first.port):
-                refreshed = ok(api.staff.post(INTEGRATION + "/zones/refresh"))
+                refreshed = ok(api.staff.post(INTEGRATION + "/zones/refresh"))["data"]
                 presence = {z["number"]: z["present"] for z in refreshed}
                 assert presence == {"LotA": True, "LotB": True, "Z123": False, "GN1": True}
                 got = ok(api.staff.get(INTEGRATION))
                 assert got["zones_error"] is None
-                listed = ok(api.staff.get(INTEGRATION + "/zones"))
+                listed = ok(api.staff.get(INTEGRATION + "/zones"))["data"]
                 assert {z["number"]: z["present"] for z in listed} == presence
                 # A vanished zone cannot be mapped.
                 errors = problem_errors(
@@ -270,7 +270,9 @@ def test_refresh_marks_a_vanished_zone_not_present(database_url: str) -> None:
 
             # Back again: present again.
             first.start()
-            assert all(z["present"] for z in ok(api.staff.post(INTEGRATION + "/zones/refresh")))
+            assert all(
+                z["present"] for z in ok(api.staff.post(INTEGRATION + "/zones/refresh"))["data"]
+            )
     finally:
         first.stop()
 
@@ -282,7 +284,7 @@ def test_all_pages_of_zones_are_pulled(database_url: str) -> None:
     with SimServer(seed=seed_with(many)) as sim, api_on(database_url, sim) as api:
         company(api)
         ok(api.staff.put(INTEGRATION, json={"operator_id": DEMO_OPERATOR_ID}), 201)
-        zones = ok(api.staff.get(INTEGRATION + "/zones"))
+        zones = ok(api.staff.get(INTEGRATION + "/zones"))["data"]
         assert len(zones) == 250
         assert {z["id"] for z in zones} == {z.id for z in many}
         zone_requests = [r for r in sim.requests() if r["path"] == "/v3/shared/zones"]

@@ -58,7 +58,7 @@ def test_company_put_is_idempotent_and_names_the_integration(api: Api) -> None:
     assert again.status_code == 200
     renamed = api.staff.put("/api/v1/companies/uni", json={"name": "St. Mary's College"})
     assert renamed.json()["integration_name"] == "PASSPORTSTMARYSCOLLEGE"
-    assert [c["id"] for c in api.staff.get("/api/v1/companies").json()] == ["uni"]
+    assert [c["id"] for c in api.staff.get("/api/v1/companies").json()["data"]] == ["uni"]
     assert api.staff.get("/api/v1/companies/uni").json()["name"] == "St. Mary's College"
 
 
@@ -73,9 +73,9 @@ def test_location_put_get_list_and_bad_timezone(api: Api) -> None:
         api.staff.get("/api/v1/companies/uni/locations/lot-b").json()["timezone"]
         == "America/New_York"
     )
-    assert [loc["id"] for loc in api.staff.get("/api/v1/companies/uni/locations").json()] == [
-        "lot-b"
-    ]
+    assert [
+        loc["id"] for loc in api.staff.get("/api/v1/companies/uni/locations").json()["data"]
+    ] == ["lot-b"]
     bad = api.staff.put(
         "/api/v1/companies/uni/locations/lot-c",
         json={"name": "Lot C", "timezone": "Mars/Olympus"},
@@ -106,7 +106,7 @@ def test_permit_create_normalises_and_is_idempotent(api: Api) -> None:
     )
     assert changed.json()["version"] == 2
     assert changed.json()["valid_to"] == "2027-02-01T05:00:00Z"  # end of that day, exclusive
-    versions = api.staff.get("/api/v1/companies/uni/permits/p1/versions").json()
+    versions = api.staff.get("/api/v1/companies/uni/permits/p1/versions").json()["data"]
     assert [v["version"] for v in versions] == [1, 2]
     assert set(versions[1]["changes"]) == {"valid_to"}
     assert versions[1]["changed_by"] == "staff-test"
@@ -264,7 +264,7 @@ def test_tenant_isolation(api: Api) -> None:
     setup_company(api, "city", "City")
     api.staff.put("/api/v1/companies/city/permits/c1", json=PERMIT)
     uni = api.company_client("uni")
-    assert [c["id"] for c in uni.get("/api/v1/companies").json()] == ["uni"]
+    assert [c["id"] for c in uni.get("/api/v1/companies").json()["data"]] == ["uni"]
     for path in [
         "/api/v1/companies/city",
         "/api/v1/companies/city/locations",
@@ -289,3 +289,26 @@ def test_revoked_key_is_refused(api: Api) -> None:
     assert uni.get("/api/v1/companies/uni").status_code == 200
     revoke_api_key(api.container.engine, name="uni-key", clock=utc_now)
     assert uni.get("/api/v1/companies/uni").status_code == 401
+
+
+def test_a_wrong_method_is_a_405_problem_naming_every_allowed_method(api: Api) -> None:
+    response = api.staff.post("/api/v1/companies/uni/permits/p1")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET, PUT"
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_body_that_is_not_utf8_is_a_400_problem_as_declared(api: Api) -> None:
+    setup_company(api)
+    response = api.staff.put(
+        "/api/v1/companies/uni/locations/lot-c",
+        content=b"\xff\xfe{",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    declared = api.http.get("/openapi.json").json()["paths"]
+    assert (
+        "400"
+        in declared["/api/v1/companies/{company_id}/locations/{location_id}"]["put"]["responses"]
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +15,13 @@ from permitsync.app import Container
 from permitsync.domain.ids import ID_MAX_LENGTH, ID_PATTERN
 from permitsync.services.auth import Actor, authenticate
 
-_bearer = HTTPBearer(auto_error=False, description="An API key from `permitsync api-key create`")
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    bearerFormat="psk_…",
+    description="An API key from `permitsync api-key create`: a staff key reaches every "
+    "company, a company key its own company",
+)
 
 
 def get_container(request: Request) -> Container:
@@ -47,9 +53,20 @@ async def get_actor(
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
-CompanyId = Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
-LocationId = Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
-PermitId = Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
+
+
+def _id(what: str, example: str) -> Any:  # noqa: ANN401 - FastAPI's Path() is untyped
+    return Path(
+        pattern=ID_PATTERN,
+        max_length=ID_MAX_LENGTH,
+        description=f"Offstreet's {what} id",
+        examples=[example],
+    )
+
+
+CompanyId = Annotated[str, _id("company", "uni")]
+LocationId = Annotated[str, _id("location", "lot-b")]
+PermitId = Annotated[str, _id("permit", "p-1001")]
 
 
 def no_nul_in_query(request: Request) -> None:

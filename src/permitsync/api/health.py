@@ -3,19 +3,46 @@
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
 
 from permitsync.api.deps import ContainerDep
 from permitsync.api.problems import problem
+from permitsync.api.schemas import examples
 from permitsync.services.health import readiness
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+class HealthOut(BaseModel):
+    model_config = examples({"status": "ok"})
+
+    status: str = Field(description="`ok`")
+
+
+class ReadyOut(BaseModel):
+    model_config = examples(
+        {"status": "ok", "database": "ok", "migrations": "0002"},
+        {"status": "unavailable", "database": "ok", "migrations": "at 0001, need 0002"},
+    )
+
+    status: str = Field(description="`ok` or `unavailable`")
+    database: str | None = Field(
+        default=None, description="`ok`, or why the database cannot be reached"
+    )
+    migrations: str | None = Field(
+        default=None, description="The schema's revision, or what is missing"
+    )
+    workers: list[dict[str, Any]] | None = Field(
+        default=None, description="Each sync worker of this process and its last heartbeat"
+    )
+
+
+@router.get("/healthz", response_model=HealthOut, summary="Liveness")
 def healthz() -> dict[str, str]:
     """The process answers."""
     return {"status": "ok"}
@@ -46,7 +73,14 @@ def metrics(c: ContainerDep, request: Request) -> Response:
     return Response(c.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=ReadyOut,
+    summary="Readiness",
+    responses={
+        503: {"model": ReadyOut, "description": "The database, its schema or a worker is not ready"}
+    },
+)
 def readyz(c: ContainerDep) -> JSONResponse:
     """The database answers, its schema is at the code's migration head, and every sync
     worker this process runs beats (has finished a step lately and is not failing step after

@@ -7,22 +7,33 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, UploadFile
+from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from permitsync.api import contract
 from permitsync.api.deps import ActorDep, CompanyId, ContainerDep
 from permitsync.api.problems import problem
+from permitsync.api.schemas import examples
 from permitsync.domain.errors import DomainValidationError, FieldError
 from permitsync.domain.sheets import parse_map_option
 from permitsync.services.imports import Importer, ImportOptions, ImportReport, SheetError
 
-router = APIRouter(prefix="/api/v1/companies/{company_id}", tags=["imports"])
+router = APIRouter(
+    prefix="/api/v1/companies/{company_id}",
+    tags=["imports"],
+    responses=contract.COMPANY_SCOPED,
+)
 #: Bad rows listed in one answer; the counts cover them all.
 MAX_LISTED = 1000
 
 
+_PROBLEM = {"row": 7, "column": "plate", "value": "A", "reason": "is too short"}
+
+
 class RowProblemOut(BaseModel):
+    model_config = examples(_PROBLEM)
+
     row: int
     column: str
     value: str
@@ -30,6 +41,22 @@ class RowProblemOut(BaseModel):
 
 
 class ImportOut(BaseModel):
+    model_config = examples(
+        {
+            "rows": 120,
+            "permits": 118,
+            "created": 100,
+            "updated": 18,
+            "unchanged": 0,
+            "bad_rows": 1,
+            "bad_permits": 1,
+            "chunks_written": 1,
+            "dry_run": False,
+            "summary": "120 rows, 118 permits: 100 created, 18 updated; 1 bad row",
+            "problems": [_PROBLEM],
+        }
+    )
+
     rows: int
     permits: int
     created: int
@@ -62,10 +89,15 @@ class ImportOut(BaseModel):
         )
 
 
-@router.post("/imports", response_model=ImportOut)
+@router.post(
+    "/imports",
+    response_model=ImportOut,
+    summary="Import a permit file",
+    responses=contract.WITH_BODY,
+)
 def import_permits(
     company_id: CompanyId,
-    file: UploadFile,
+    file: Annotated[UploadFile, File(description="A CSV or XLSX file of permits, one per row")],
     actor: ActorDep,
     c: ContainerDep,
     partial: bool = False,

@@ -10,6 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Scope
 
 from permitsync.domain.errors import DomainValidationError, FieldError
 from permitsync.services.errors import Conflict, Forbidden, NotFound, StorageError
@@ -63,6 +65,24 @@ def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
     return errors
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of the app answers on the request's path."""
+    return ", ".join(sorted(_methods_on(request.app.router.routes, request.scope)))
+
+
+def _methods_on(routes: Iterable[Any], scope: Scope) -> set[str]:
+    methods: set[str] = set()
+    for route in routes:
+        nested = getattr(route, "effective_candidates", None)  # FastAPI's included routers
+        if callable(nested):
+            methods |= _methods_on(nested(), scope)
+            continue
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn errors into problem details."""
 
@@ -84,10 +104,12 @@ def install(app: FastAPI) -> None:
     async def on_conflict(_request: Request, exc: Exception) -> JSONResponse:
         return problem(409, "conflict", "Conflict", str(exc))
 
-    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it
         kinds = {401: "unauthorized", 404: "not-found", 405: "method-not-allowed", 413: "too-large"}
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:  # Starlette's Allow names the first matching route's only
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
         return problem(
             exc.status_code,
             kinds.get(exc.status_code, "http"),

@@ -10,16 +10,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from permitsync.api import contract
 from permitsync.api.deps import ActorDep, CompanyId, ContainerDep, LocationId, PermitId
 from permitsync.api.schemas import (
+    PLATE_PATTERN,
     CompanyIn,
     CompanyOut,
+    CompanyPage,
     LocationIn,
     LocationOut,
-    Page,
+    LocationPage,
     PermitIn,
     PermitOut,
+    PermitPage,
     PermitVersionOut,
+    PermitVersionPage,
 )
 from permitsync.app import Container
 from permitsync.domain.errors import DomainValidationError
@@ -28,7 +33,7 @@ from permitsync.domain.plates import normalize_plate
 from permitsync.domain.records import PermitRow
 from permitsync.services.registry import MAX_PAGE
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=contract.PROTECTED)
 #: A permit status to filter by: a stored one, or ``expired`` (derived from time).
 STATUS_PATTERN = "^(" + "|".join([*(s.value for s in PermitStatus), EXPIRED]) + ")$"
 
@@ -44,7 +49,13 @@ def _status(response: Response, created: bool) -> None:
     response.status_code = 201 if created else 200
 
 
-@router.put("/companies/{company_id}", response_model=CompanyOut, tags=["companies"])
+@router.put(
+    "/companies/{company_id}",
+    response_model=CompanyOut,
+    tags=["companies"],
+    summary="Create or rename a company",
+    responses=contract.idempotent_put(CompanyOut, 403),
+)
 def put_company(
     company_id: CompanyId,
     body: CompanyIn,
@@ -58,13 +69,21 @@ def put_company(
     return CompanyOut.of(written.value)
 
 
-@router.get("/companies", response_model=list[CompanyOut], tags=["companies"])
-def list_companies(actor: ActorDep, c: ContainerDep) -> list[CompanyOut]:
-    """The companies this key may see."""
-    return [CompanyOut.of(row) for row in c.registry.list_companies(actor)]
+@router.get("/companies", response_model=CompanyPage, tags=["companies"], summary="List companies")
+def list_companies(actor: ActorDep, c: ContainerDep) -> CompanyPage:
+    """The companies this key may see (a company key: its own), in one page."""
+    return CompanyPage(
+        data=[CompanyOut.of(row) for row in c.registry.list_companies(actor)], next_cursor=None
+    )
 
 
-@router.get("/companies/{company_id}", response_model=CompanyOut, tags=["companies"])
+@router.get(
+    "/companies/{company_id}",
+    response_model=CompanyOut,
+    tags=["companies"],
+    summary="Get a company",
+    responses=contract.COMPANY_SCOPED,
+)
 def get_company(company_id: CompanyId, actor: ActorDep, c: ContainerDep) -> CompanyOut:
     """One company."""
     return CompanyOut.of(c.registry.get_company(actor, company_id))
@@ -74,6 +93,8 @@ def get_company(company_id: CompanyId, actor: ActorDep, c: ContainerDep) -> Comp
     "/companies/{company_id}/locations/{location_id}",
     response_model=LocationOut,
     tags=["locations"],
+    summary="Create or update a location",
+    responses=contract.idempotent_put(LocationOut),
 )
 def put_location(
     company_id: CompanyId,
@@ -97,18 +118,27 @@ def put_location(
 
 @router.get(
     "/companies/{company_id}/locations",
-    response_model=list[LocationOut],
+    response_model=LocationPage,
     tags=["locations"],
+    summary="List a company's locations",
+    responses=contract.COMPANY_SCOPED,
 )
-def list_locations(company_id: CompanyId, actor: ActorDep, c: ContainerDep) -> list[LocationOut]:
-    """The company's locations."""
-    return [LocationOut.model_validate(row) for row in c.registry.list_locations(actor, company_id)]
+def list_locations(company_id: CompanyId, actor: ActorDep, c: ContainerDep) -> LocationPage:
+    """The company's locations, in one page."""
+    return LocationPage(
+        data=[
+            LocationOut.model_validate(row) for row in c.registry.list_locations(actor, company_id)
+        ],
+        next_cursor=None,
+    )
 
 
 @router.get(
     "/companies/{company_id}/locations/{location_id}",
     response_model=LocationOut,
     tags=["locations"],
+    summary="Get a location",
+    responses=contract.COMPANY_SCOPED,
 )
 def get_location(
     company_id: CompanyId,
@@ -124,6 +154,8 @@ def get_location(
     "/companies/{company_id}/permits/{permit_id}",
     response_model=PermitOut,
     tags=["permits"],
+    summary="Create or replace a permit",
+    responses=contract.idempotent_put(PermitOut),
 )
 def put_permit(
     company_id: CompanyId,
@@ -150,6 +182,8 @@ def put_permit(
     "/companies/{company_id}/permits/{permit_id}",
     response_model=PermitOut,
     tags=["permits"],
+    summary="Cancel a permit",
+    responses=contract.COMPANY_SCOPED,
 )
 def cancel_permit(
     company_id: CompanyId,
@@ -163,22 +197,43 @@ def cancel_permit(
 
 @router.get(
     "/companies/{company_id}/permits",
-    response_model=Page[PermitOut],
+    response_model=PermitPage,
     tags=["permits"],
+    summary="List permits",
+    responses=contract.COMPANY_SCOPED,
 )
 def list_permits(
     company_id: CompanyId,
     actor: ActorDep,
     c: ContainerDep,
-    plate: Annotated[str | None, Query(max_length=32)] = None,
-    location_id: Annotated[str | None, Query(max_length=64)] = None,
+    plate: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="A plate in any spelling (`abc-123` finds `ABC123`)",
+            json_schema_extra={"pattern": PLATE_PATTERN},
+        ),
+    ] = None,
+    location_id: Annotated[
+        str | None, Query(max_length=64, description="Permits valid at this location")
+    ] = None,
     status: Annotated[
         str | None,
-        Query(pattern=STATUS_PATTERN),
+        Query(
+            pattern=STATUS_PATTERN,
+            description="`expired`: active permits whose end has passed",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> Page[PermitOut]:
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="The `next_cursor` of the previous page (opaque)",
+            json_schema_extra={"format": "cursor"},
+        ),
+    ] = None,
+) -> PermitPage:
     """A page of permits in id order, filtered by plate (any spelling), location or status."""
     if plate is not None:
         try:
@@ -194,7 +249,7 @@ def list_permits(
         limit=limit,
         cursor=cursor,
     )
-    return Page[PermitOut](
+    return PermitPage(
         data=[_permit_out(c, row, with_enforcement=False) for row in page.permits],
         next_cursor=page.next_cursor,
     )
@@ -204,6 +259,8 @@ def list_permits(
     "/companies/{company_id}/permits/{permit_id}",
     response_model=PermitOut,
     tags=["permits"],
+    summary="Get a permit and its enforcement",
+    responses=contract.COMPANY_SCOPED,
 )
 def get_permit(
     company_id: CompanyId,
@@ -217,17 +274,19 @@ def get_permit(
 
 @router.get(
     "/companies/{company_id}/permits/{permit_id}/versions",
-    response_model=list[PermitVersionOut],
+    response_model=PermitVersionPage,
     tags=["permits"],
+    summary="List a permit's versions",
+    responses=contract.COMPANY_SCOPED,
 )
 def permit_versions(
     company_id: CompanyId,
     permit_id: PermitId,
     actor: ActorDep,
     c: ContainerDep,
-) -> list[PermitVersionOut]:
+) -> PermitVersionPage:
     """Every version of the permit, oldest first: what changed, when, by which key."""
-    return [
-        PermitVersionOut(**version)
-        for version in c.registry.permit_versions(actor, company_id, permit_id)
-    ]
+    versions = c.registry.permit_versions(actor, company_id, permit_id)
+    return PermitVersionPage(
+        data=[PermitVersionOut(**version) for version in versions], next_cursor=None
+    )
