@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from permitsync.api.main import openapi_text
+from permitsync.server import create_app
 from tests.conftest import Api
 from tests.integration.test_cli import run
 
@@ -22,6 +23,11 @@ def test_the_committed_snapshot_is_what_the_api_serves(api: Api) -> None:
     assert served.status_code == 200
     assert served.json() == json.loads(SNAPSHOT.read_text(encoding="utf-8")), REGENERATE
     assert openapi_text() == SNAPSHOT.read_text(encoding="utf-8"), REGENERATE
+
+
+def test_the_dashboard_adds_nothing_to_the_document(api: Api) -> None:
+    served = create_app(api.container).openapi()
+    assert served == json.loads(SNAPSHOT.read_text(encoding="utf-8")), REGENERATE
 
 
 def test_the_openapi_command_writes_the_snapshot(tmp_path: Path) -> None:
