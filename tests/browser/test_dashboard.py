@@ -181,4 +181,4 @@ def test_api_docs_work_without_a_network(page: Page, dashboard: Dashboard) -> No
     expect(page.locator(".opblock").first).to_be_visible()
     expect(page.locator("#swagger-ui")).to_contain_text("/api/v1/companies/{company_id}")
     page.goto("/redoc")
-    expect(page.locator("#redoc")).to_contain_text("Put Permit")
+    expect(page.locator("#redoc")).to_contain_text("Create or replace a permit")
