@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings
 
 from permitsync.app import Container, build_container, utc_now
 from permitsync.config import Settings
@@ -24,6 +25,13 @@ from tests.support.db import (
 
 #: CI sets this so that a skipped PostgreSQL test fails the run instead of hiding.
 REQUIRE_POSTGRES_ENV = "PERMITSYNC_TEST_REQUIRE_POSTGRES"
+
+#: Hypothesis profiles, chosen with HYPOTHESIS_PROFILE: ``quick`` (the default, CI) keeps
+#: Hypothesis's defaults; ``thorough`` (the weekly run) tries ten times the examples. The state
+#: machine of tests/integration/test_sync_property.py sizes its own programs by the same name.
+settings.register_profile("quick", settings())
+settings.register_profile("thorough", max_examples=settings().max_examples * 10)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 
 def pytest_report_header() -> str:

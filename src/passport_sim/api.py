@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from passport_sim import problems
 from passport_sim.jsonio import dumps
-from passport_sim.middleware import ITEMS_KEY
+from passport_sim.middleware import ITEMS_KEY, REFUSALS_KEY
 from passport_sim.paging import decode_cursor, encode_cursor, parse_limit
 from passport_sim.problems import ProblemError
 from passport_sim.sessions import RightsQuery
@@ -76,7 +76,8 @@ async def zones(request: Request) -> Response:
     limit = parse_limit(request.query_params.get("limit"))
     start = decode_cursor("z", request.query_params.get("cursor"))
     operator = sim.authorized_operator(client, operator_id)
-    page = operator.zones[start : start + limit]
+    listed = sim.zones_of(operator)
+    page = listed[start : start + limit]
     following = start + limit
     return json_response(
         {
@@ -84,9 +85,7 @@ async def zones(request: Request) -> Response:
                 {"id": z.id, "name": z.name, "number": z.number, "operator_id": operator.id}
                 for z in page
             ],
-            "next_cursor": encode_cursor("z", following)
-            if following < len(operator.zones)
-            else None,
+            "next_cursor": encode_cursor("z", following) if following < len(listed) else None,
         }
     )
 
@@ -101,7 +100,9 @@ async def events(request: Request) -> Response:
         raise ProblemError(400, problems.VALIDATION_ERROR, "the body is not valid JSON") from None
     kind, items = validate_envelope(body)
     request.scope[ITEMS_KEY] = len(items)
-    status, answer = sim.push(client, kind, items)
+    status, answer = sim.push(
+        client, kind, items, refusals=request.scope.setdefault(REFUSALS_KEY, [])
+    )
     return json_response(answer, status)
 
 

@@ -20,6 +20,8 @@ from passport_sim.timeutil import format_utc, utc_now
 
 #: Scope key where a route writes how many event items a request carried.
 ITEMS_KEY = "passport_sim.items"
+#: The refusal records of an events request, marked with the fault that kept the answer back.
+REFUSALS_KEY = "passport_sim.refusals"
 _UNRECORDED = ("/_sim", "/officer")
 #: The public client names itself in this header on every call (contract: Hosts and versions).
 _TRACE_HEADER = b"passport-labs-client-trace-id"
@@ -112,6 +114,9 @@ class FaultAndRecordMiddleware:
             held.append(message)
 
         await self.app(scope, receive, hold)
+        fault = "drop_after_apply" if decision.drop_after_apply else "slow_response"
+        for refusal in scope.get(REFUSALS_KEY, []):
+            refusal["fault"] = fault
         if decision.drop_after_apply:
             outcome["fault"] = "drop_after_apply"
             log()

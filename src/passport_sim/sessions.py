@@ -129,6 +129,8 @@ class SessionStore:
         self._sessions: dict[tuple[str, str], Session] = {}
         self._by_operator: dict[str, list[Session]] = {}
         self._seq = 0
+        #: (operator id, zone id) of zones the operator removed: items naming them are refused.
+        self.withdrawn: set[tuple[str, str]] = set()
 
     def __len__(self) -> int:
         """Return the number of sessions."""
@@ -185,6 +187,9 @@ class SessionStore:
             zone = self._zones_by_id[operator.id].get(event.passport_zone_id)
         else:
             zone = self._zones_by_number[operator.id].get(event.external_zone_id or "")
+        if zone is not None and (operator.id, zone.id) in self.withdrawn:
+            detail = f"zone {zone.number} was removed by operator {operator.id}"
+            return _rejected(event, problems.ZONE_NOT_FOUND, detail)
         if zone is None:
             named = event.passport_zone_id or event.external_zone_id
             detail = f"zone {named} does not belong to operator {operator.id}"

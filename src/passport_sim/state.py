@@ -17,7 +17,7 @@ from passport_sim import problems
 from passport_sim.auth import TokenStore
 from passport_sim.faults import FaultController
 from passport_sim.problems import ProblemError
-from passport_sim.seed import Client, Operator, Seed
+from passport_sim.seed import Client, Operator, Seed, Zone
 from passport_sim.sessions import RightsQuery, SessionStore
 from passport_sim.timeutil import Monotonic, format_utc, utc_now
 from passport_sim.validation import ItemRejection, ValidEvent, validate_item
@@ -49,6 +49,10 @@ class SimState:
         )
         self.sessions = SessionStore(seed)
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+        #: Every item refused, in order: ``type``, ``session_id``, ``received_at``, ``error``,
+        #: and ``fault`` (``drop_after_apply`` or ``slow_response`` when the answer was kept
+        #: back or held past the client's patience; ``None`` when it was sent).
+        self.refusals: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         #: Grows on every change to the sessions; the state file is written when it moves.
         self.version = 0
 
@@ -67,8 +71,17 @@ class SimState:
             )
         return operator
 
-    def push(self, client: Client, kind: str, items: list[Any]) -> tuple[int, dict[str, Any]]:
-        """Validate and apply the items of one push in order; return status (202/207) and body."""
+    def push(
+        self,
+        client: Client,
+        kind: str,
+        items: list[Any],
+        *,
+        refusals: list[dict[str, Any]] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """Validate and apply the items of one push in order; return status (202/207) and body.
+        Each item refused is recorded (:meth:`refusal_records`), and also appended to
+        ``refusals`` when given (the middleware marks them when the answer is kept back)."""
         checked = [validate_item(kind, item) for item in items]
         received_at = format_utc(self.clock())
         results: list[dict[str, Any]] = []
@@ -85,6 +98,15 @@ class SimState:
                     results.append({"session_id": outcome.session_id, "status": "accepted"})
                 else:
                     results.append(_rejection(refusal))
+                    record = {
+                        "type": kind,
+                        "received_at": received_at,
+                        "fault": None,
+                        **_rejection(refusal),
+                    }
+                    self.refusals.append(record)
+                    if refusals is not None:
+                        refusals.append(record)
             if applied:
                 self.version += 1
         rejected = applied < len(results)
@@ -96,6 +118,27 @@ class SimState:
         with self.lock:
             sessions, _ = self.sessions.rights_page(query, start=0, limit=len(self.sessions) + 1)
             return [s.as_right() for s in sessions]
+
+    def zones_of(self, operator: Operator) -> list[Zone]:
+        """Return the operator's zones, less those it removed (:meth:`withdraw_zone`)."""
+        with self.lock:
+            return [z for z in operator.zones if (operator.id, z.id) not in self.sessions.withdrawn]
+
+    def withdraw_zone(self, operator_id: str, zone_id: str) -> None:
+        """The operator removes a zone: it leaves the zone list and items naming it are refused
+        (``zone_not_found``) until :meth:`restore_zone`. Its sessions are kept."""
+        with self.lock:
+            self.sessions.withdrawn.add((operator_id, zone_id))
+
+    def restore_zone(self, operator_id: str, zone_id: str) -> None:
+        """Undo :meth:`withdraw_zone`."""
+        with self.lock:
+            self.sessions.withdrawn.discard((operator_id, zone_id))
+
+    def refusal_records(self) -> list[dict[str, Any]]:
+        """Return every item refused, oldest first (the last 10,000)."""
+        with self.lock:
+            return list(self.refusals)
 
     def session_records(self) -> list[dict[str, Any]]:
         """Return every session with its events, in arrival order."""
@@ -114,7 +157,9 @@ class SimState:
         """Forget sessions, tokens, the request log and faults."""
         with self.lock:
             self.sessions.clear()
+            self.sessions.withdrawn.clear()
             self.requests.clear()
+            self.refusals.clear()
             self.tokens.revoke_all()
             self.version += 1
         self.faults.clear()

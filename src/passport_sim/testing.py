@@ -108,6 +108,20 @@ class SimServer:
         """Return every session with its events (as ``/_sim/sessions``)."""
         return self.state.session_records()
 
+    def refusals(self) -> list[dict[str, Any]]:
+        """Return every event item refused (``type``, ``session_id``, ``received_at``,
+        ``error``, ``fault``: the fault that kept its answer back, or ``None``), oldest first."""
+        return self.state.refusal_records()
+
+    def withdraw_zone(self, operator_id: str, zone_id: str) -> None:
+        """The operator removes a zone until :meth:`restore_zone` (items naming it are
+        refused with ``zone_not_found``)."""
+        self.state.withdraw_zone(operator_id, zone_id)
+
+    def restore_zone(self, operator_id: str, zone_id: str) -> None:
+        """Bring a withdrawn zone back."""
+        self.state.restore_zone(operator_id, zone_id)
+
     def requests(self) -> list[dict[str, Any]]:
         """Return the request log (as ``/_sim/requests``)."""
         return self.state.request_log()

@@ -198,3 +198,14 @@ def test_bad_fault_spec_is_400(server, plain_http, spec):
     response = plain_http.put("/_sim/faults", json=spec)
     assert response.status_code == 400
     assert response.json()["type"] == "io.passportlabs:error:validation_error"
+
+
+def test_a_refusal_whose_answer_was_dropped_is_marked_so(api, server):
+    bad_zone = make_item(passport_zone_id="00000000-0000-4000-8000-000000000000")
+    server.set_faults(drop_after_apply_count=1, path=EVENTS)
+    with pytest.raises(httpx.RemoteProtocolError):
+        api.push("started", bad_zone)
+    api.push("started", bad_zone)
+    refusals = server.refusals()
+    assert [r["fault"] for r in refusals] == ["drop_after_apply", None]
+    assert {r["error"]["type"] for r in refusals} == {"io.passportlabs:error:zone_not_found"}

@@ -16,6 +16,8 @@ from passport_sim.seed import (
 )
 from passport_sim.testing import SimServer
 
+from .conftest import ZONE_B, make_item
+
 BIG_OPERATOR = "11111111-2222-4333-8444-555555555555"
 
 
@@ -121,3 +123,27 @@ def test_operator_that_did_not_authorise_the_client_is_403(api):
     response = api.http.get("/v3/shared/zones", params={"operator_id": OTHER_OPERATOR_ID})
     assert response.status_code == 403
     assert response.json()["type"] == "io.passportlabs:error:operator_not_authorized"
+
+
+def test_a_withdrawn_zone_is_unlisted_and_refused_until_restored(api, server):
+    server.withdraw_zone(DEMO_OPERATOR_ID, ZONE_B.id)
+    listed = api.http.get("/v3/shared/zones", params={"operator_id": DEMO_OPERATOR_ID})
+    assert ZONE_B.id not in {z["id"] for z in listed.json()["data"]}
+    result = api.push("started", make_item()).json()["data"][0]
+    assert result["error"]["type"] == "io.passportlabs:error:zone_not_found"
+    assert "removed" in result["error"]["detail"]
+    assert server.sessions() == []
+    (refusal,) = server.refusals()
+    assert (refusal["type"], refusal["session_id"]) == (
+        "parking_session_started",
+        make_item()["session_id"],
+    )
+    assert refusal["error"]["type"] == "io.passportlabs:error:zone_not_found"
+
+    server.restore_zone(DEMO_OPERATOR_ID, ZONE_B.id)
+    assert api.push("started", make_item()).json()["data"][0]["status"] == "accepted"
+    listed = api.http.get("/v3/shared/zones", params={"operator_id": DEMO_OPERATOR_ID})
+    assert ZONE_B.id in {z["id"] for z in listed.json()["data"]}
+    assert len(server.refusals()) == 1
+    server.reset()
+    assert server.refusals() == []

@@ -24,6 +24,8 @@ OPEN = "open-ended"
 
 #: One right as both sides are compared: plate, state, zone id, start, end (or ``OPEN``).
 RightTuple = tuple[str, str, str, datetime, datetime | str]
+#: The identity of one right of one permit: permit id, plate, state, zone id, start.
+PermitRight = tuple[str, str, str, str, datetime]
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,10 @@ class SyncModel:
     permits: dict[str, ModelPermit] = field(default_factory=dict)
     mapping: dict[str, str] = field(default_factory=dict)
 
-    def desired(self, now: datetime) -> Counter[RightTuple]:
-        """Every right Passport must hold (now or from a future start), with multiplicity."""
-        wanted: Counter[RightTuple] = Counter()
-        for permit in self.permits.values():
+    def rights(self, now: datetime) -> dict[PermitRight, datetime | str]:
+        """Every right the permits call for at ``now``, by permit, with its end (or ``OPEN``)."""
+        wanted: dict[PermitRight, datetime | str] = {}
+        for permit_id, permit in self.permits.items():
             if permit.status != "active":
                 continue
             if permit.valid_to is not None and permit.valid_to <= now:
@@ -54,8 +56,15 @@ class SyncModel:
             end: datetime | str = OPEN if permit.valid_to is None else permit.valid_to
             for plate in permit.plates:
                 for zone_id in zones:
-                    wanted[plate, STATE, zone_id, permit.valid_from, end] += 1
+                    wanted[permit_id, plate, STATE, zone_id, permit.valid_from] = end
         return wanted
+
+    def desired(self, now: datetime) -> Counter[RightTuple]:
+        """Every right Passport must hold (now or from a future start), with multiplicity."""
+        return Counter(
+            (plate, state, zone_id, start, end)
+            for (_, plate, state, zone_id, start), end in self.rights(now).items()
+        )
 
     def valid_at(self, now: datetime, at: datetime) -> Counter[tuple[str, str]]:
         """(plate, zone id) of the rights an officer must see at ``at`` (``at`` ≥ ``now``,
