@@ -171,6 +171,18 @@ DECISIONS = [
         Action(EventType.STOPPED, END),
     ),
     (
+        "expired, then retired while a shortening is unconfirmed: stopped at its own end",
+        state(
+            present=False,
+            end=NOW - timedelta(hours=3),
+            absent_since=NOW - timedelta(hours=1),
+            acked=Acked.OPEN,
+            acked_end=END,
+            unconfirmed=Action(EventType.EXTENDED, NOW - timedelta(hours=3)),
+        ),
+        Action(EventType.STOPPED, NOW - timedelta(hours=3)),
+    ),
+    (
         "ended by itself",
         state(
             present=False, absent_since=NOW, acked=Acked.OPEN, acked_end=NOW - timedelta(hours=1)

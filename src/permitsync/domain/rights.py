@@ -143,9 +143,9 @@ def decide(right: RightState, *, now: datetime) -> Action | None:  # noqa: PLR09
     | absent   | open, end passed               | nothing (it ended by itself)            |
     | any      | stopped                        | nothing (a stopped session is final)    |
 
-    A stop ends the session when the right went away, never before its start (a future permit
-    cancelled is stopped with end = start, so it is never valid) and never after the latest end
-    Passport may hold.
+    A stop ends the session when the right went away (retired, or its own end passed first),
+    never before its start (a future permit cancelled is stopped with end = start, so it is
+    never valid) and never after the latest end Passport may hold.
     """
     if right.acked is Acked.STOPPED:
         return None
@@ -165,7 +165,9 @@ def decide(right: RightState, *, now: datetime) -> Action | None:  # noqa: PLR09
         held.append(unsure.end)
     if not held or max(held) <= now:
         return None
-    since = right.absent_since or now
+    # It went away when it was retired, or at its own end if that came first (an expired
+    # right retired later, while Passport may still hold a longer end).
+    since = min(right.absent_since or now, right.desired_end)
     return Action(EventType.STOPPED, max(right.start, min(since, max(held))))
 
 

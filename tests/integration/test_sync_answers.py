@@ -1,0 +1,92 @@
+"""What the worker records for each answer Passport gives, read back from the ``rights`` row and
+the simulator: an accepted stop, a stop or extension of a session Passport no longer has, an
+item refused for its zone. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from passport_sim.seed import DEMO_OPERATOR_ID
+from permitsync.adapters.db.schema import rights
+from permitsync.app import Container
+from tests.support.model import parse_wire
+from tests.support.scenario import STAFF, ZONE_IDS, drain, live_company, permit
+
+
+def _row(c: Container) -> Any:
+    with c.engine.connect() as conn:
+        (row,) = conn.execute(select(rights)).all()
+    return row
+
+
+def _session(sim: Any) -> dict[str, Any]:
+    (session,) = sim.sessions()
+    return session
+
+
+def test_an_accepted_stop_is_recorded_as_stopped(synced: Container, sim: Any) -> None:
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit())
+    drain(synced)
+    synced.registry.cancel_permit(STAFF, "uni", "p1")
+    assert drain(synced) == 1
+    row, session = _row(synced), _session(sim)
+    assert session["stopped"]
+    assert (row.acked, row.acked_end) == ("stopped", parse_wire(session["end_time"]))
+    assert (row.last_outcome, row.acked_version, row.due_at) == ("accepted", 2, None)
+
+
+def test_a_stop_of_a_session_passport_lost_is_done(synced: Container, sim: Any) -> None:
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit())
+    drain(synced)
+    sim.state.sessions.clear()  # Passport forgets the session (its token stays valid)
+    synced.registry.cancel_permit(STAFF, "uni", "p1")
+    assert drain(synced) == 1
+    row = _row(synced)
+    assert (row.acked, row.last_outcome) == ("stopped", "nothing to stop (session_not_found)")
+    assert (row.acked_version, row.desired_version, row.parked_version) == (2, 2, None)
+    assert sim.sessions() == []
+    assert (sim.refusals()[-1]["type"], row.due_at) == ("parking_session_stopped", None)
+
+
+def test_an_extension_of_a_session_passport_lost_starts_it_again(
+    synced: Container, sim: Any
+) -> None:
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit())
+    drain(synced)
+    sim.state.sessions.clear()
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(valid_to="2098-01-01T00:00:00Z"))
+    assert drain(synced) == 2  # the refused extension, then the new start
+    session, row = _session(sim), _row(synced)
+    assert [e["type"] for e in session["events"]] == ["parking_session_started"]
+    assert session["end_time"] == "2098-01-01T00:00:00.000Z"
+    assert (row.acked, row.acked_end, row.last_outcome) == (
+        "open",
+        parse_wire(session["end_time"]),
+        "accepted",
+    )
+    assert (row.problem, row.parked_version, row.acked_version) == (None, None, 2)
+
+
+def test_an_item_refused_for_its_zone_is_parked_with_the_problem(
+    synced: Container, sim: Any
+) -> None:
+    live_company(synced)
+    sim.withdraw_zone(DEMO_OPERATOR_ID, ZONE_IDS["LotA"])
+    synced.registry.put_permit(STAFF, "uni", "p1", permit())
+    assert drain(synced) == 1
+    row = _row(synced)
+    assert (row.acked, row.acked_version, row.parked_version) == ("none", 0, 1)
+    assert (row.unconfirmed_kind, row.due_at) == (None, None)
+    assert row.problem["type"] == "io.passportlabs:error:zone_not_found"
+    assert "removed" in row.problem["detail"]
+    assert row.last_outcome == "refused: zone_not_found"
+    assert row.lease_owner is None
+    sim.restore_zone(DEMO_OPERATOR_ID, ZONE_IDS["LotA"])
+    assert synced.integrations.replay(STAFF, "uni") == 1
+    drain(synced)
+    assert (_row(synced).acked, _session(sim)["stopped"]) == ("open", False)
