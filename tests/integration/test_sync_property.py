@@ -56,7 +56,7 @@ from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.app import Container, build_container, utc_now
 from permitsync.domain.permits import PermitInput, VehicleInput
 from permitsync.services.errors import NotFound
-from permitsync.services.integrations import right_view, sync_health
+from permitsync.services.integrations import sync_health
 from permitsync.sync.worker import Worker
 from tests.support.model import (
     STATE,
@@ -537,7 +537,7 @@ class SyncMachine(RuleBasedStateMachine):
             health = sync_health(conn, integration_id, now)
             rows = rights_rows(conn)
         assert health["pending"] == 0, health
-        parked = {(r.session_id, r.zone_id) for r in rows if right_view(r)["status"] == "parked"}
+        parked = {(r.session_id, r.zone_id) for r in rows if r.status == "parked"}
         assert {zone for _, zone in parked} <= self.withdrawn, (
             f"parked although Passport takes their zone again: {sorted(parked)}"
         )

@@ -18,8 +18,8 @@ new event is judged against that picture:
   removed it, its own end if that passed first, or the start of a right that had not begun),
   never before the start, and never later than the end Passport held unless that is past;
 * an item Passport refused (other than ``session_not_found``) whose answer reached the engine
-  leaves its right parked, with Passport's problem type, as the public view of the right
-  shows it;
+  leaves its right parked (by the status rule the permit view shows), with Passport's
+  problem type;
 * what the engine records as acknowledged, Passport accepted: an ``open`` right's end was
   carried by an accepted ``started`` or ``extended``, a ``stopped`` right's session is stopped
   at that end (or Passport never had it);
@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from permitsync.adapters.db.schema import permits, rights
-from permitsync.services.integrations import right_view
+from permitsync.adapters.db.status import status_of
 from tests.support.model import OPEN, PermitRight, parse_wire
 
 STARTED = "parking_session_started"
@@ -53,12 +53,15 @@ def ms(moment: datetime) -> datetime:
 
 
 def rights_rows(conn: Connection) -> list[Any]:
-    """Every ``rights`` row with its permit's external id."""
+    """Every ``rights`` row with its permit's external id and its sync status (the rule the
+    permit view and the health counts use)."""
     return list(
         conn.execute(
-            select(rights, permits.c.external_id.label("permit_id")).join(
-                permits, permits.c.pk == rights.c.permit_pk
-            )
+            select(
+                rights,
+                permits.c.external_id.label("permit_id"),
+                status_of().label("status"),
+            ).join(permits, permits.c.pk == rights.c.permit_pk)
         )
     )
 
@@ -240,10 +243,10 @@ class Referee:
             ]
             if later:
                 continue  # accepted again since (within this step)
-            view = right_view(row)
-            assert (view["status"], view["problem_type"]) == ("parked", problem_type), (
+            shown = (row.status, (row.problem or {}).get("type"))
+            assert shown == ("parked", problem_type), (
                 f"Passport refused {refusal['type']} of {row.session_id} ({problem_type}); "
-                f"the right shows {view['status']} ({view['problem_type']})"
+                f"the right shows {shown}"
             )
 
     @staticmethod

@@ -183,6 +183,11 @@ DECISIONS = [
         Action(EventType.STOPPED, NOW - timedelta(hours=3)),
     ),
     (
+        "ends exactly now: nothing to stop",
+        state(present=False, absent_since=NOW, acked=Acked.OPEN, acked_end=NOW),
+        None,
+    ),
+    (
         "ended by itself",
         state(
             present=False, absent_since=NOW, acked=Acked.OPEN, acked_end=NOW - timedelta(hours=1)
@@ -264,3 +269,17 @@ def test_retry_delay_after_days_of_failures_is_the_cap(attempts: int) -> None:
     """2.0 ** 1024 overflows: a right that failed ~1,025 times killed every worker claiming it."""
     policy = RetryPolicy(rng=random.Random(1))
     assert policy.max_delay_s / 2 <= policy.delay(attempts) <= policy.max_delay_s
+
+
+def test_an_open_ended_end_exactly_half_a_horizon_ahead_is_kept() -> None:
+    horizon = timedelta(days=30)
+    key = RightKey("ABC123", "NC", "zone-a", START)
+    half = NOW + horizon / 2
+    (kept,) = desired_rights(
+        terms(valid_to=None),
+        {"lot-a": "zone-a"},
+        now=NOW,
+        horizon=horizon,
+        current_ends={key: half},
+    ).values()
+    assert kept.end == half
