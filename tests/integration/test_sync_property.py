@@ -302,6 +302,7 @@ class SyncMachine(RuleBasedStateMachine):
         worker run whose first answer was lost (Passport applied it; the engine is unsure)."""
         if in_flight:
             self.run_worker(1, 1)
+            self.passport_matches_what_was_sent()  # judged by the permits as they were sent
         permit_id = data.draw(st.sampled_from(sorted(self.model.permits)))
         old = self.model.permits[permit_id]
         valid_to = None if to_days is None else self._days(to_days)
