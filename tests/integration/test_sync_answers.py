@@ -12,6 +12,7 @@ from passport_sim.seed import DEMO_OPERATOR_ID
 from permitsync.adapters.db.schema import rights
 from permitsync.app import Container
 from tests.support.model import parse_wire
+from tests.support.referee import ms
 from tests.support.scenario import STAFF, ZONE_IDS, drain, live_company, permit
 
 
@@ -34,7 +35,7 @@ def test_an_accepted_stop_is_recorded_as_stopped(synced: Container, sim: Any) ->
     assert drain(synced) == 1
     row, session = _row(synced), _session(sim)
     assert session["stopped"]
-    assert (row.acked, row.acked_end) == ("stopped", parse_wire(session["end_time"]))
+    assert (row.acked, ms(row.acked_end)) == ("stopped", parse_wire(session["end_time"]))
     assert (row.last_outcome, row.acked_version, row.due_at) == ("accepted", 2, None)
 
 
