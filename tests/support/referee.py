@@ -13,7 +13,7 @@ new event is judged against that picture:
   with an end that grants nothing any more), with an end that right has had (an unconfirmed
   start is repeated unchanged, so an earlier end is allowed);
 * an ``extended`` carries exactly the end the permit has now (an open-ended one: no more than
-  a horizon ahead of now; an expired one: an end already past);
+  a horizon past its start or now, whichever is later; an expired one: an end already past);
 * a ``stopped`` ends the session when its right went away (the moment of the change that
   removed it, its own end if that passed first, or the start of a right that had not begun),
   never before the start, and never later than the end Passport held unless that is past;
@@ -188,7 +188,7 @@ class Referee:
         )
         had = self.ends[key]
         finite = {ms(e) for e in had if isinstance(e, datetime)}
-        open_ok = OPEN in had and end <= now + self.horizon
+        open_ok = OPEN in had and end <= self._rolling_limit(key, now)
         assert end in finite or open_ok, (
             f"{where}: started with end {end}, which this right never had: {sorted(map(str, had))}"
         )
@@ -202,9 +202,14 @@ class Referee:
         if isinstance(target, datetime):
             assert end == ms(target), f"{where}: extended to {end}, the permit ends at {target}"
         else:
-            assert end <= now + self.horizon, (
-                f"{where}: open-ended right extended to {end}, beyond the horizon from {now}"
+            assert end <= self._rolling_limit(key, now), (
+                f"{where}: open-ended right extended to {end}, a horizon past max(start, now)"
             )
+
+    def _rolling_limit(self, key: PermitRight, now: datetime) -> datetime:
+        """The latest end an open-ended right may be sent: a horizon past its start or now,
+        whichever is later."""
+        return max(key[4], now) + self.horizon
 
     def _check_stopped(self, sent: _Sent, start: datetime, held_end: datetime) -> None:
         key, end, now, where = sent.key, sent.end, sent.now, sent.where
