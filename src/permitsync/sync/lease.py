@@ -4,12 +4,13 @@ right is recorded by :mod:`permitsync.sync.store`."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, or_, select, union_all, update
 
 from permitsync.adapters.db.schema import integrations, rights
 from permitsync.domain.lifecycle import SENDING
@@ -128,6 +129,8 @@ _CLAIM_COLUMNS = (
 )
 #: Ids per ``IN (...)`` list: well under SQLite's and PostgreSQL's bound-parameter limits.
 _IDS_PER_STATEMENT = 1000
+#: Integrations per claim statement (each adds one ``UNION ALL`` part of five parameters).
+_INTEGRATIONS_PER_STATEMENT = 50
 
 
 def claim(
@@ -137,34 +140,42 @@ def claim(
     now: datetime,
     lease: timedelta,
     limit: int,
-    integration_ids: Sequence[int] | None = None,
+    integration_ids: Sequence[int],
 ) -> list[Claimed]:
-    """Lease up to ``limit`` due rights of live integrations that are not held by another
-    worker (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's writer lock serialises
-    claims). Rights with nothing to send are marked synced on the way."""
-    if integration_ids is not None and not integration_ids:
-        return []
-    query = (
-        select(*_CLAIM_COLUMNS, integrations.c.operator_id, integrations.c.vehicle_state_style)
-        .join(integrations, integrations.c.id == rights.c.integration_id)
-        .where(
-            rights.c.due_at <= now,
-            or_(rights.c.lease_until.is_(None), rights.c.lease_until < now),
-            integrations.c.state.in_(SENDING_STATES),
-            or_(integrations.c.not_before.is_(None), integrations.c.not_before <= now),
+    """Lease about ``limit`` due rights of the live integrations ``integration_ids`` that are
+    not held by another worker (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's writer lock
+    serialises claims). Rights with nothing to send are marked synced on the way.
+
+    Fair across integrations: each one with due work gets an equal share of ``limit`` first,
+    and only what the others leave goes to those with more, so a 200,000-right backfill never
+    queues a small operator's change behind it. The claimed rights come back smallest
+    integration first."""
+    live = {
+        row.id: row
+        for row in conn.execute(
+            select(
+                integrations.c.id, integrations.c.operator_id, integrations.c.vehicle_state_style
+            ).where(
+                integrations.c.id.in_(list(integration_ids)),
+                integrations.c.state.in_(SENDING_STATES),
+                or_(integrations.c.not_before.is_(None), integrations.c.not_before <= now),
+            )
         )
-        .order_by(rights.c.due_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=rights)
-    )
-    if integration_ids is not None:
-        query = query.where(rights.c.integration_id.in_(list(integration_ids)))
-    rows = conn.execute(query).all()
+    }
+    ids = [i for i in dict.fromkeys(integration_ids) if i in live]
+    if not ids or limit <= 0:
+        return []
+    rows = _fair_rows(conn, ids, now=now, limit=limit)
     claimed: list[Claimed] = []
     settled: list[dict[str, Any]] = []
-    leased: list[int] = []
-    unsure: list[dict[str, Any]] = []
+    # Until Passport answers, a start or an extension is unsure (RightState): leased with the
+    # unsure event in one set-based statement per kind. Every start or extension is to the
+    # row's desired end (read under this transaction's lock), except a repeated unconfirmed
+    # start, which, like a stop, keeps the unsure event already there and is leased alone.
+    to_desired_end: dict[EventType, list[int]] = {EventType.STARTED: [], EventType.EXTENDED: []}
+    lease_only: list[int] = []
     for row in rows:
+        integration = live[row.integration_id]
         state = _state_of(row)
         action = decide(state, now=now)
         if action is None:
@@ -175,8 +186,8 @@ def claim(
                 right_id=row.id,
                 session_id=row.session_id,
                 integration_id=row.integration_id,
-                operator_id=row.operator_id,
-                state_style=row.vehicle_state_style,
+                operator_id=integration.operator_id,
+                state_style=integration.vehicle_state_style,
                 permit_pk=row.permit_pk,
                 plate=row.plate,
                 state=row.state,
@@ -190,14 +201,10 @@ def claim(
                 complete=completes(action, state),
             )
         )
-        leased.append(row.id)
-        # Until Passport answers, a start or an extension is unsure (RightState). Only rows
-        # whose unconfirmed event changes are written (a stop or a repeated unconfirmed start
-        # keeps what is there).
-        if action.kind is not EventType.STOPPED and (
-            action.kind.value != row.unconfirmed_kind or action.end != row.unconfirmed_end
-        ):
-            unsure.append({"b_id": row.id, "b_kind": action.kind.value, "b_end": action.end})
+        if action.kind is not EventType.STOPPED and action.end == row.desired_end:
+            to_desired_end[action.kind].append(row.id)
+        else:
+            lease_only.append(row.id)
     if settled:
         conn.execute(
             update(rights)
@@ -209,22 +216,26 @@ def claim(
             ),
             settled,
         )
-    # The lease is the same for every row: one set-based statement per chunk of ids rather
-    # than an executemany that binds and type-processes the same three values once per row
-    # (that per-row processing was a large share of a claim's CPU time).
-    for start in range(0, len(leased), _IDS_PER_STATEMENT):
-        conn.execute(
-            update(rights)
-            .where(rights.c.id.in_(leased[start : start + _IDS_PER_STATEMENT]))
-            .values(lease_owner=owner, lease_until=now + lease, last_attempt_at=now)
+    # The lease is the same for every row: set-based statements over chunks of ids rather
+    # than an executemany that binds and type-processes the same values once per row (that
+    # per-row processing was a large share of a claim's CPU time).
+    leasing = {"lease_owner": owner, "lease_until": now + lease, "last_attempt_at": now}
+    groups: list[tuple[list[int], dict[str, Any]]] = [(lease_only, leasing)]
+    groups += [
+        (
+            ids_of_kind,
+            {**leasing, "unconfirmed_kind": kind.value, "unconfirmed_end": rights.c.desired_end},
         )
-    if unsure:
-        conn.execute(
-            update(rights)
-            .where(rights.c.id == bindparam("b_id"))
-            .values(unconfirmed_kind=bindparam("b_kind"), unconfirmed_end=bindparam("b_end")),
-            unsure,
-        )
+        for kind, ids_of_kind in to_desired_end.items()
+    ]
+    for right_ids, values in groups:
+        for start in range(0, len(right_ids), _IDS_PER_STATEMENT):
+            conn.execute(
+                update(rights)
+                .where(rights.c.id.in_(bindparam("b_ids", expanding=True)))
+                .values(**values),
+                {"b_ids": right_ids[start : start + _IDS_PER_STATEMENT]},
+            )
     return claimed
 
 
@@ -240,6 +251,55 @@ def renew_leases(
         .returning(rights.c.id)
     )
     return {int(row.id) for row in held}
+
+
+def _fair_rows(conn: Connection, ids: list[int], *, now: datetime, limit: int) -> list[Row[Any]]:
+    """About ``limit`` due rights: an equal share of each integration in ``ids`` first, then
+    what the others left to those that filled their share; the smallest integrations first."""
+    share = -(-limit // len(ids))
+    rows = _due_rows(conn, ids, now=now, limit=share)
+    if len(ids) > 1:
+        taken = Counter(row.integration_id for row in rows)
+        hungry = [i for i in ids if taken[i] == share]
+    else:
+        taken, hungry = Counter({ids[0]: len(rows)}), ids if len(rows) == share else []
+    room = limit - len(rows)
+    if hungry and room > 0:
+        # The same scan again, longer: its first ``share`` rows are the ones already read.
+        seen = {row.id for row in rows}
+        more = share + -(-room // len(hungry))
+        extra = [r for r in _due_rows(conn, hungry, now=now, limit=more) if r.id not in seen]
+        taken.update(row.integration_id for row in extra)
+        rows += extra
+    if len(taken) > 1:
+        rows.sort(key=lambda row: taken[row.integration_id])
+    return rows
+
+
+def _due_rows(conn: Connection, ids: Sequence[int], *, now: datetime, limit: int) -> list[Row[Any]]:
+    """Up to ``limit`` due, unleased rights of each integration in ``ids``, oldest due
+    first: one ``UNION ALL`` of per-integration range scans of ``ix_rights_integration_due``
+    per chunk of integrations."""
+    rows: list[Row[Any]] = []
+    for start in range(0, len(ids), _INTEGRATIONS_PER_STATEMENT):
+        parts = [
+            select(
+                select(*_CLAIM_COLUMNS)
+                .where(
+                    rights.c.integration_id == integration_id,
+                    rights.c.due_at <= now,
+                    or_(rights.c.lease_until.is_(None), rights.c.lease_until < now),
+                )
+                .order_by(rights.c.due_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+                .subquery()
+            )
+            for integration_id in ids[start : start + _INTEGRATIONS_PER_STATEMENT]
+        ]
+        query = parts[0] if len(parts) == 1 else union_all(*parts)
+        rows += conn.execute(query).all()
+    return rows
 
 
 def _state_of(row: Any) -> RightState:  # noqa: ANN401 - a SQLAlchemy Row

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 
 from permitsync.adapters.db.types import UTCDateTime
@@ -232,6 +233,15 @@ rights = Table(
     Column("last_attempt_at", UTCDateTime(), nullable=True),
     Column("last_outcome", String(300), nullable=True),
     Index("ix_rights_due", "due_at"),
+    # The claim's index: one integration's due rights in due order, without reading the
+    # rights that are not due (most of them); partial, so it holds only the queue.
+    Index(
+        "ix_rights_integration_due",
+        "integration_id",
+        "due_at",
+        sqlite_where=text("due_at IS NOT NULL"),
+        postgresql_where=text("due_at IS NOT NULL"),
+    ),
     Index("ix_rights_permit", "permit_pk"),
     Index("ix_rights_integration_parked", "integration_id", "parked_version"),
 )
