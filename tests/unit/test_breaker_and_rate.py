@@ -52,3 +52,27 @@ def test_rate_recovers_after_idle_time() -> None:
     later = NOW + timedelta(seconds=5)
     go_at, _ = rate.reserve(tat, later)
     assert go_at == later
+
+
+@pytest.mark.parametrize(
+    ("tat_after_s", "count", "expected_s", "new_tat_s"),
+    [
+        (None, 0, [], 0.0),
+        (None, 4, [0, 0, 0, 0.1], 0.4),
+        (0.3, 2, [0.1, 0.2], 0.5),  # three already reserved: the burst is used up
+        (-5.0, 1, [0], 0.1),  # long idle: the old TAT is forgotten
+    ],
+)
+def test_reserving_many_is_reserving_one_after_another(
+    tat_after_s: float | None, count: int, expected_s: list[float], new_tat_s: float
+) -> None:
+    rate = RateLimit(per_second=10, burst=3)
+    tat = None if tat_after_s is None else NOW + timedelta(seconds=tat_after_s)
+    slots, new_tat = rate.reserve_many(tat, NOW, count)
+    assert [(s - NOW).total_seconds() for s in slots] == pytest.approx(expected_s)
+    assert (new_tat - NOW).total_seconds() == pytest.approx(new_tat_s)
+    one_by_one, last = [], tat
+    for _ in range(count):
+        go_at, last = rate.reserve(last, NOW)
+        one_by_one.append(go_at)
+    assert slots == one_by_one

@@ -53,12 +53,13 @@ class SyncMetrics:
         )
         self.refreshers: list[Callable[[SyncMetrics], None]] = []
 
-    def sent(self, outcome: str) -> None:
-        """Count one right's outcome (accepted, retry, park, resend)."""
-        self._sends.labels(outcome=outcome).inc()
+    def sent(self, outcome: str, count: int = 1) -> None:
+        """Count ``count`` rights' outcome (accepted, retry, park, resend)."""
+        self._sends.labels(outcome=outcome).inc(count)
 
-    def latency(self, seconds: float) -> None:
-        """Observe one commit→acknowledged latency."""
+    def latency(self, seconds: float, *, integration_id: int | None = None) -> None:
+        """Observe one commit→acknowledged latency (of ``integration_id``'s right)."""
+        del integration_id  # one histogram for all: an integration label would not scale
         self._latency.observe(max(seconds, 0.0))
 
     def render(self) -> bytes:

@@ -30,3 +30,14 @@ class RateLimit:
         tolerance = interval * (self.burst - 1)
         go_at = max(now, tat - tolerance)
         return go_at, tat + interval
+
+    def reserve_many(
+        self, tat: datetime | None, now: datetime, count: int
+    ) -> tuple[list[datetime], datetime]:
+        """Reserve ``count`` requests in a row: ``(go_at of each, new_tat)``; the same as
+        ``count`` calls of :meth:`reserve` at ``now``."""
+        slots: list[datetime] = []
+        for _ in range(count):
+            go_at, tat = self.reserve(tat, now)
+            slots.append(go_at)
+        return slots, tat if tat is not None else now

@@ -153,14 +153,15 @@ def replay(conn: Connection, *, integration_id: int, now: datetime, permit_pk: i
     return int(result.rowcount or 0)
 
 
-def reserve_slot(
-    conn: Connection, *, integration_id: int, now: datetime, rate: RateLimit
-) -> datetime:
-    """Reserve one request of the integration's shared rate; returns when it may go."""
+def reserve_slots(
+    conn: Connection, *, integration_id: int, now: datetime, rate: RateLimit, count: int = 1
+) -> list[datetime]:
+    """Reserve ``count`` requests of the integration's shared rate at once (one read and one
+    write of its row for a whole claim); returns when each may go."""
     tat = conn.execute(
         select(integrations.c.rate_tat).where(integrations.c.id == integration_id).with_for_update()
     ).scalar_one()
-    go_at, new_tat = rate.reserve(tat, now)
+    go_at, new_tat = rate.reserve_many(tat, now, count)
     conn.execute(
         update(integrations).where(integrations.c.id == integration_id).values(rate_tat=new_tat)
     )

@@ -8,12 +8,13 @@ between steps on "new work" OR the poll interval OR "stop".
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -57,6 +58,7 @@ from permitsync.sync.wakeup import Wakeup
 log = structlog.get_logger(__name__)
 #: The longest pause between failed steps of the loop.
 MAX_PAUSE_S = 60.0
+_DEBUG = logging.getLogger(__name__)
 
 
 class EventSender(Protocol):
@@ -118,13 +120,17 @@ class Worker:
         lease = timedelta(seconds=self.settings.lease_s)
         with UnitOfWork(self.engine) as uow:
             sending, probing = open_gates(uow.conn, now=now, policy=self.settings.breaker)
-            claimed = claim(
-                uow.conn,
-                owner=self.owner,
-                now=now,
-                lease=lease,
-                limit=self.settings.claim_limit,
-                integration_ids=sending,
+            claimed = (
+                claim(
+                    uow.conn,
+                    owner=self.owner,
+                    now=now,
+                    lease=lease,
+                    limit=self.settings.claim_limit,
+                    integration_ids=sending,
+                )
+                if sending
+                else []
             )
             for integration_id in probing:
                 claimed += claim(
@@ -135,23 +141,47 @@ class Worker:
                     limit=1,
                     integration_ids=[integration_id],
                 )
+            jobs = self._jobs(uow, claimed, now)
             uow.commit()
         if not claimed:
             return 0
-        groups: dict[tuple[int, EventType], list[Claimed]] = defaultdict(list)
-        for right in claimed:
-            groups[(right.integration_id, right.action.kind)].append(right)
-        jobs = [
-            (integration_id, kind, batch)
-            for (integration_id, kind), rights in groups.items()
-            for batch in batches(rights, MAX_ITEMS_PER_REQUEST)
-        ]
         list(self._pool.map(lambda job: self._send_batch(*job), jobs))
         if self.request_log is not None:
             self.request_log.flush()
         return len(claimed)
 
-    def _send_batch(self, integration_id: int, kind: EventType, batch: Sequence[Claimed]) -> None:
+    def _jobs(
+        self, uow: UnitOfWork, claimed: Sequence[Claimed], now: datetime
+    ) -> list[tuple[int, EventType, Sequence[Claimed], datetime]]:
+        """The requests for ``claimed``: batches per (integration, event type) in claim order,
+        each with its slot of the integration's shared rate (A-13), reserved for the whole
+        claim in its transaction."""
+        groups: dict[tuple[int, EventType], list[Claimed]] = defaultdict(list)
+        for right in claimed:
+            groups[(right.integration_id, right.action.kind)].append(right)
+        planned = [
+            (integration_id, kind, batch)
+            for (integration_id, kind), rights in groups.items()
+            for batch in batches(rights, MAX_ITEMS_PER_REQUEST)
+        ]
+        requests = Counter(integration_id for integration_id, _, _ in planned)
+        slots = {
+            integration_id: iter(
+                store.reserve_slots(
+                    uow.conn,
+                    integration_id=integration_id,
+                    now=now,
+                    rate=self.settings.rate,
+                    count=count,
+                )
+            )
+            for integration_id, count in requests.items()
+        }
+        return [(i, kind, batch, next(slots[i])) for i, kind, batch in planned]
+
+    def _send_batch(
+        self, integration_id: int, kind: EventType, batch: Sequence[Claimed], go_at: datetime
+    ) -> None:
         now = self.clock()
         items: list[dict[str, Any]] = []
         sendable: list[Claimed] = []
@@ -165,7 +195,7 @@ class Worker:
         self._record_invalid(invalid)
         if not items:
             return
-        held = self._pace(integration_id, sendable)
+        held = self._pace(go_at, sendable)
         if len(held) < len(sendable):
             log.warning("leases lost before sending", lost=len(sendable) - len(held))
             items = [
@@ -198,15 +228,12 @@ class Worker:
             return
         self._record_answers(integration_id, sendable, answers, None)
 
-    def _pace(self, integration_id: int, batch: Sequence[Claimed]) -> set[int]:
-        """Wait for this request's slot of the integration's shared rate (A-13), renewing the
-        batch's leases to a full lease from then, so that a claim whose earlier batches took
-        long is not sent twice; returns the ids of the rights still held."""
+    def _pace(self, go_at: datetime, batch: Sequence[Claimed]) -> set[int]:
+        """Renew the batch's leases to a full lease from its slot of the integration's shared
+        rate (A-13, reserved with the claim), so that a claim whose earlier batches took long
+        is not sent twice, then wait for the slot; returns the ids of the rights still held."""
         now = self.clock()
         with UnitOfWork(self.engine) as uow:
-            go_at = store.reserve_slot(
-                uow.conn, integration_id=integration_id, now=now, rate=self.settings.rate
-            )
             held = renew_leases(
                 uow.conn,
                 owner=self.owner,
@@ -276,9 +303,11 @@ class Worker:
             store.request_succeeded(uow.conn, integration_id=integration_id, now=now)
             uow.commit()
         if self.metrics:
+            self.metrics.sent(Verdict.ACKNOWLEDGE, len(done))
             for right, _ in done:
-                self.metrics.sent(Verdict.ACKNOWLEDGE)
-                self.metrics.latency((now - right.changed_at).total_seconds())
+                self.metrics.latency(
+                    (now - right.changed_at).total_seconds(), integration_id=integration_id
+                )
         log.info(
             "batch recorded",
             integration_id=integration_id,
@@ -286,6 +315,8 @@ class Worker:
             items=len(sent),
             acknowledged=len(done),
         )
+        if not _DEBUG.isEnabledFor(logging.DEBUG):  # one check per batch, not a call per right
+            return
         for right, _ in done:
             log.debug(
                 "right acknowledged",
@@ -330,8 +361,7 @@ class Worker:
                 "circuit breaker not closed", integration_id=integration_id, breaker=breaker
             )
         if self.metrics:
-            for _ in sent:
-                self.metrics.sent("retry")
+            self.metrics.sent("retry", len(sent))
         log.info("send failed; will retry", error=str(exc), rights=len(sent))
 
     def _record_invalid(self, invalid: Sequence[tuple[Claimed, str]]) -> None:

@@ -1,0 +1,53 @@
+"""UTCDateTime on SQLite writes exactly the text SQLAlchemy's DATETIME writes (stored times
+are compared as text in SQL) and reads it back as aware UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import DateTime
+
+from permitsync.adapters.db.types import UTCDateTime
+
+SQLITE = sqlite.dialect()
+TYPE = UTCDateTime()
+BIND = TYPE.bind_processor(SQLITE)
+RESULT = TYPE.result_processor(SQLITE, None)
+REFERENCE = DateTime().dialect_impl(SQLITE).bind_processor(SQLITE)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 27, 14, 0, tzinfo=UTC),
+        datetime(2026, 11, 27, 14, 0, 5, 123456, tzinfo=UTC),
+        datetime(2026, 3, 8, 2, 30, 0, 1, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_sqlite_text_is_sqlalchemys_and_reads_back_as_aware_utc(moment: datetime) -> None:
+    assert BIND is not None
+    assert RESULT is not None
+    assert REFERENCE is not None
+    text = BIND(moment)
+    assert text == REFERENCE(moment.astimezone(UTC).replace(tzinfo=None))
+    back = RESULT(text)
+    assert back == moment
+    assert back.tzinfo is UTC
+
+
+def test_sqlite_reads_text_without_microseconds_and_none() -> None:
+    assert RESULT is not None
+    assert RESULT("2026-11-27 14:00:00") == datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
+    assert RESULT(None) is None
+
+
+def test_naive_datetimes_are_refused_on_every_dialect() -> None:
+    assert BIND is not None
+    with pytest.raises(ValueError, match="naive datetime refused"):
+        BIND(datetime(2026, 11, 27, 14, 0))  # noqa: DTZ001 - the point of the test
+    with pytest.raises(ValueError, match="naive datetime refused"):
+        TYPE.process_bind_param(datetime(2026, 11, 27), postgresql.dialect())  # noqa: DTZ001
