@@ -198,6 +198,16 @@ def bench(
     database_url: Annotated[str | None, typer.Option(help="Default: a temporary SQLite")] = None,
     workers: Annotated[int, typer.Option(help="Worker loops")] = 2,
     passport_rate: Annotated[float, typer.Option(help="Requests/s allowed to Passport")] = 200.0,
+    tenants: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Companies: one backfilling, the others trickling --rate changes/s"
+        ),
+    ] = 21,
+    passport_latency_ms: Annotated[
+        float, typer.Option(min=0, help="Added to every Passport answer (a real network)")
+    ] = 0.0,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight per worker")] = 4,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Measure backfill rate, naive speedup, latency, memory and outage recovery."""
@@ -214,6 +224,9 @@ def bench(
         database_url=database_url,
         workers=workers,
         passport_rate=passport_rate,
+        tenants=tenants,
+        passport_latency_ms=passport_latency_ms,
+        concurrency=concurrency,
     )
     figures = run_bench(opts, say=(lambda _msg: None) if as_json else typer.echo)
     typer.echo(json.dumps(figures) if as_json else table(figures))

@@ -169,12 +169,21 @@ def test_bench_prints_the_figures_as_json() -> None:
             "1",
             "--outage-seconds",
             "1",
+            "--tenants",
+            "3",
+            "--passport-latency-ms",
+            "5",
             "--json",
         ]
     )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(figures) == {
+        "tenant_latency_p50_ms",
+        "tenant_latency_p95_ms",
+        "tenant_latency_p99_ms",
+        "rate_limit_utilisation",
+        "passport_latency_ms",
         "backfill_rights_per_s",
         "naive_rights_per_s",
         "speedup",
@@ -186,6 +195,9 @@ def test_bench_prints_the_figures_as_json() -> None:
         "lost",
     }
     assert figures["lost"] == 0
+    assert figures["passport_latency_ms"] == 5
+    assert figures["tenant_latency_p99_ms"] >= figures["tenant_latency_p50_ms"] >= 0
+    assert 0 < figures["rate_limit_utilisation"] <= 1
     assert figures["backfill_rights_per_s"] > 0
     assert figures["peak_rss_mb"] > 0
 

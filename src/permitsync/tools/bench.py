@@ -1,5 +1,7 @@
 """``permitsync bench``: backfill rate, naive comparison, steady latency, outage recovery and
-loss, against the simulator (a child process) over loopback."""
+loss, against the simulator (a child process) over loopback; optionally with other tenants
+trickling changes during the backfill (fairness) and with Passport's answers delayed as over a
+real network (``--passport-latency-ms``)."""
 
 from __future__ import annotations
 
@@ -46,7 +48,16 @@ KEYS = (
     "peak_rss_mb",
     "outage_drain_s",
     "lost",
+    "tenant_latency_p50_ms",
+    "tenant_latency_p95_ms",
+    "tenant_latency_p99_ms",
+    "rate_limit_utilisation",
+    "passport_latency_ms",
 )
+#: Items per request to Passport (A-3), for the rate-limit utilisation.
+ITEMS_PER_REQUEST = 100
+#: The naive sender's events when Passport answers slowly (it sends one per round trip).
+NAIVE_EVENTS_WITH_LATENCY = 200
 
 
 @dataclass(frozen=True)
@@ -59,18 +70,50 @@ class BenchOptions:
     database_url: str | None = None
     workers: int = 2
     passport_rate: float = 200.0
+    #: Companies in all: one backfilling ``permits``, the others trickling ``rate`` changes/s
+    #: between them during the backfill.
+    tenants: int = 21
+    tenant_permits: int = 20
+    #: Added by the simulator to every answer (0: loopback as it is).
+    passport_latency_ms: float = 0.0
+    #: Requests in flight per worker (``PERMITSYNC_SYNC_CONCURRENCY``).
+    concurrency: int = 4
 
 
 class RecordingMetrics(SyncMetrics):
-    """Keeps every commit→acknowledged latency for percentiles."""
+    """Keeps every commit→acknowledged latency, with its integration, for percentiles."""
 
     def __init__(self) -> None:
         super().__init__()
         self.samples: list[float] = []
+        self.by_integration: list[tuple[int | None, float]] = []
 
-    def latency(self, seconds: float) -> None:
-        super().latency(seconds)
+    def latency(self, seconds: float, *, integration_id: int | None = None) -> None:
+        super().latency(seconds, integration_id=integration_id)
         self.samples.append(seconds)
+        self.by_integration.append((integration_id, seconds))
+
+    def clear(self) -> None:
+        self.samples.clear()
+        self.by_integration.clear()
+
+    def of(self, integration_ids: set[int]) -> list[float]:
+        return [s for i, s in list(self.by_integration) if i in integration_ids]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Permits a load changes: ``count`` permits ``{prefix}{i}`` of ``company``."""
+
+    company: str
+    prefix: str
+    count: int
+
+    def permit_id(self, i: int) -> str:
+        return f"{self.prefix.lower()}{i}"
+
+    def plate(self, i: int) -> str:
+        return f"{self.prefix}{i:05d}"
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -96,17 +139,34 @@ def _health(c: Container, integration_id: int) -> SyncHealth:
 
 
 def _wait_drained(c: Container, integration_id: int, *, timeout_s: float) -> float:
+    """Seconds until nothing of the integration is pending. Polled through the claim's index
+    (counting every right each 50 ms would take the GIL from the workers being measured),
+    then confirmed by the health counts."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from permitsync.adapters.db.schema import rights  # noqa: PLC0415
+
+    queued = (
+        select(rights.c.id)
+        .where(rights.c.integration_id == integration_id, rights.c.due_at.is_not(None))
+        .limit(1)
+    )
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
-        if _health(c, integration_id).pending == 0:
+        with UnitOfWork(c.engine, readonly=True) as uow:
+            idle = uow.conn.execute(queued).first() is None
+        if idle and _health(c, integration_id).pending == 0:
             return time.monotonic() - started
         time.sleep(0.05)
     raise RuntimeError(f"queue did not drain within {timeout_s} s")
 
 
-def run_bench(opts: BenchOptions, *, say: Any = print) -> dict[str, float | int]:  # noqa: ANN401
-    """Run the four phases and return the figures (keys: :data:`KEYS`)."""
-    with tempfile.TemporaryDirectory() as tmp, SimProcess() as sim:
+def run_bench(opts: BenchOptions, *, say: Any = print) -> dict[str, float | int]:  # noqa: ANN401, PLR0915
+    """Run the phases and return the figures (keys: :data:`KEYS`)."""
+    latency_args = (
+        ["--latency-ms", str(opts.passport_latency_ms)] if opts.passport_latency_ms else []
+    )
+    with tempfile.TemporaryDirectory() as tmp, SimProcess(extra_args=latency_args) as sim:
         url = opts.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         settings = Settings(
             database_url=url,
@@ -115,6 +175,7 @@ def run_bench(opts: BenchOptions, *, say: Any = print) -> dict[str, float | int]
             passport_client_secret=DEMO_CLIENT_SECRET,
             passport_rate_per_s=opts.passport_rate,
             passport_rate_burst=10,
+            sync_concurrency=opts.concurrency,
             log_level="WARNING",
         )
         c = build_container(settings)
@@ -122,84 +183,142 @@ def run_bench(opts: BenchOptions, *, say: Any = print) -> dict[str, float | int]
         c.metrics = metrics
         upgrade(c.engine)
         company = "bench-" + uuid.uuid4().hex[:8]
-        c.registry.put_company(STAFF, company, name="Bench")
-        c.registry.put_location(STAFF, company, "lot-1", name="Lot 1", timezone="UTC")
-        integration, _ = c.integrations.put(STAFF, company, operator_id=DEMO_OPERATOR_ID)
-        c.integrations.map_location(STAFF, company, "lot-1", zone_id=None, zone="LotA")
+        integration_id = _company(c, company, "Bench")
         end = datetime.now(UTC) + timedelta(days=365)
+        big = Target(company, "B", opts.permits)
 
         say(f"writing {opts.permits} permits through the service layer...")
         written = time.monotonic()
-        for start in range(0, opts.permits, WRITE_CHUNK):
-            chunk = [
-                (f"p{i}", _permit(f"B{i:07d}", end))
-                for i in range(start, min(start + WRITE_CHUNK, opts.permits))
-            ]
-            c.registry.put_permits(STAFF, company, chunk)
+        _write(c, big, end)
         say(f"  written in {time.monotonic() - written:.1f} s")
+        tenants = [
+            Target(f"{company}-t{t}", f"T{t:02d}", opts.tenant_permits)
+            for t in range(1, opts.tenants)
+        ]
+        tenant_ids = {_company(c, t.company, t.company, live=True) for t in tenants}
+        for tenant in tenants:
+            _write(c, tenant, end)
 
-        # 1. backfill: go live and drain.
+        # 1. backfill: go live and drain, while the other tenants trickle changes.
         c.start_workers(opts.workers)
+        for tenant_id in tenant_ids:
+            _wait_drained(c, tenant_id, timeout_s=600)
+        metrics.clear()
+        trickle = _Load(c, tenants, opts.rate, end)
         c.integrations.patch(STAFF, company, state="live")
-        elapsed = _wait_drained(c, integration.id, timeout_s=3600)
+        elapsed = _wait_drained(c, integration_id, timeout_s=3600)
+        trickle.stop()
         backfill = opts.permits / elapsed
+        tenant_samples = metrics.of(tenant_ids)
         say(f"backfill: {opts.permits} rights in {elapsed:.2f} s = {backfill:.0f} rights/s")
+        if tenants:
+            say(f"  {len(tenant_samples)} changes of {len(tenants)} other tenants meanwhile")
 
         # 2. naive: one event per request, one after another.
-        naive = _naive_rate(c, company + "-naive", opts.naive_events, end)
+        naive_events = (
+            min(opts.naive_events, NAIVE_EVENTS_WITH_LATENCY)
+            if opts.passport_latency_ms
+            else opts.naive_events
+        )
+        naive = _naive_rate(c, company + "-naive", naive_events, end)
         say(f"naive: {naive:.0f} rights/s")
 
         # 3. steady load, then 4. an outage under that load.
-        metrics.samples.clear()
-        stop = threading.Event()
-        load = threading.Thread(
-            target=_steady_load, args=(c, company, opts, stop, end), daemon=True
-        )
-        load.start()
+        metrics.clear()
+        load = _Load(c, [big], opts.rate, end)
         time.sleep(opts.steady_seconds)
         steady = list(metrics.samples)
         say(f"steady: {len(steady)} changes acknowledged")
-        sim.admin(
-            "PUT", "/_sim/faults", {"outage": {"seconds": opts.outage_seconds, "mode": "refuse"}}
-        )
+        outage: dict[str, Any] = {"outage": {"seconds": opts.outage_seconds, "mode": "refuse"}}
+        if opts.passport_latency_ms:
+            outage["latency_ms"] = opts.passport_latency_ms
+        sim.admin("PUT", "/_sim/faults", outage)
         time.sleep(opts.outage_seconds)
-        stop.set()
-        load.join()
+        load.stop()
         outage_end = time.monotonic()
-        _wait_drained(c, integration.id, timeout_s=600)
+        _wait_drained(c, integration_id, timeout_s=600)
         drain = time.monotonic() - outage_end
         say(f"outage: drained {drain:.2f} s after Passport came back")
         c.stop_workers()
 
-        lost = _lost(c, integration.id, sim.base_url)
+        lost = _lost(c, integration_id, sim.base_url)
         c.close()
-        figures: dict[str, float | int] = {
+        return {
             "backfill_rights_per_s": round(backfill, 1),
             "naive_rights_per_s": round(naive, 1),
             "speedup": round(backfill / naive, 1) if naive else 0.0,
-            "latency_p50_ms": round(percentile(steady, 0.50) * 1000, 1),
-            "latency_p95_ms": round(percentile(steady, 0.95) * 1000, 1),
-            "latency_p99_ms": round(percentile(steady, 0.99) * 1000, 1),
+            **_percentiles("latency", steady),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "outage_drain_s": round(drain, 2),
             "lost": lost,
+            **_percentiles("tenant_latency", tenant_samples),
+            "rate_limit_utilisation": round(backfill / (opts.passport_rate * ITEMS_PER_REQUEST), 3),
+            "passport_latency_ms": opts.passport_latency_ms,
         }
-        return figures
+
+
+def _percentiles(name: str, samples: list[float]) -> dict[str, float]:
+    return {f"{name}_p{p}_ms": round(percentile(samples, p / 100) * 1000, 1) for p in (50, 95, 99)}
+
+
+def _company(c: Container, company: str, name: str, *, live: bool = False) -> int:
+    """A company with one location mapped to LotA; returns its integration's id."""
+    c.registry.put_company(STAFF, company, name=name)
+    c.registry.put_location(STAFF, company, "lot-1", name="Lot 1", timezone="UTC")
+    integration, _ = c.integrations.put(STAFF, company, operator_id=DEMO_OPERATOR_ID)
+    c.integrations.map_location(STAFF, company, "lot-1", zone_id=None, zone="LotA")
+    if live:
+        c.integrations.patch(STAFF, company, state="live")
+    return int(integration.id)
+
+
+def _write(c: Container, target: Target, end: datetime) -> None:
+    for start in range(0, target.count, WRITE_CHUNK):
+        c.registry.put_permits(
+            STAFF,
+            target.company,
+            [
+                (target.permit_id(i), _permit(target.plate(i), end))
+                for i in range(start, min(start + WRITE_CHUNK, target.count))
+            ],
+        )
+
+
+class _Load:
+    """``rate`` permit changes a second in a background thread, round-robin over ``targets``:
+    each moves a random permit's end by a minute. Nothing when there are no targets."""
+
+    def __init__(self, c: Container, targets: list[Target], rate: float, end: datetime) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=_steady_load, args=(c, targets, rate, self._stop, end), daemon=True
+        )
+        if targets:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def _steady_load(
-    c: Container, company: str, opts: BenchOptions, stop: threading.Event, end: datetime
+    c: Container, targets: list[Target], rate: float, stop: threading.Event, end: datetime
 ) -> None:
-    """``opts.rate`` permit changes a second: each moves a random permit's end by a minute."""
+    """``rate`` permit changes a second: each moves a random permit's end by a minute."""
     rng = random.Random(7)
-    interval = 1 / opts.rate
+    interval = 1 / rate
     next_at = time.monotonic()
     bump = 0
     while not stop.is_set():
         bump += 1
-        i = rng.randrange(opts.permits)
+        target = targets[bump % len(targets)]
+        i = rng.randrange(target.count)
         c.registry.put_permit(
-            STAFF, company, f"p{i}", _permit(f"B{i:07d}", end + timedelta(minutes=bump))
+            STAFF,
+            target.company,
+            target.permit_id(i),
+            _permit(target.plate(i), end + timedelta(minutes=bump)),
         )
         next_at += interval
         delay = next_at - time.monotonic()
@@ -215,10 +334,7 @@ def _naive_rate(c: Container, company: str, count: int, end: datetime) -> float:
 
     from permitsync.adapters.db.schema import integrations, rights  # noqa: PLC0415
 
-    c.registry.put_company(STAFF, company, name="Naive")
-    c.registry.put_location(STAFF, company, "lot-1", name="Lot 1", timezone="UTC")
-    c.integrations.put(STAFF, company, operator_id=DEMO_OPERATOR_ID)
-    c.integrations.map_location(STAFF, company, "lot-1", zone_id=None, zone="LotA")
+    _company(c, company, "Naive")
     c.registry.put_permits(
         STAFF, company, [(f"n{i}", _permit(f"N{i:07d}", end)) for i in range(count)]
     )
