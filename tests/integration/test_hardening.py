@@ -630,14 +630,14 @@ def test_a_send_renews_the_lease_and_skips_rights_taken_over(
                     .where(rights_table.c.id == second.right_id)
                     .values(lease_owner="w2")
                 )
-            held = worker._pace(first.integration_id, [first, second])
+            held = worker._pace(c.clock(), [first, second])  # its rate slot: now
             assert held == {first.right_id}
             with c.engine.connect() as conn:
                 until = conn.execute(
                     select(rights_table.c.lease_until).where(rights_table.c.id == first.right_id)
                 ).scalar_one()
             assert (until - c.clock()).total_seconds() > c.sync_settings.lease_s - 5
-            worker._send_batch(first.integration_id, first.action.kind, [first, second])
+            worker._send_batch(first.integration_id, first.action.kind, [first, second], c.clock())
         finally:
             worker.close()
         assert {p for p, _ in valid_plates(sim)} == {"RENEW1"}

@@ -140,7 +140,7 @@ def claim(
     now: datetime,
     lease: timedelta,
     limit: int,
-    integration_ids: Sequence[int],
+    integration_ids: Sequence[int] | None = None,
 ) -> list[Claimed]:
     """Lease about ``limit`` due rights of the live integrations ``integration_ids`` that are
     not held by another worker (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's writer lock
@@ -150,19 +150,17 @@ def claim(
     and only what the others leave goes to those with more, so a 200,000-right backfill never
     queues a small operator's change behind it. The claimed rights come back smallest
     integration first."""
-    live = {
-        row.id: row
-        for row in conn.execute(
-            select(
-                integrations.c.id, integrations.c.operator_id, integrations.c.vehicle_state_style
-            ).where(
-                integrations.c.id.in_(list(integration_ids)),
-                integrations.c.state.in_(SENDING_STATES),
-                or_(integrations.c.not_before.is_(None), integrations.c.not_before <= now),
-            )
-        )
-    }
-    ids = [i for i in dict.fromkeys(integration_ids) if i in live]
+    sending = select(
+        integrations.c.id, integrations.c.operator_id, integrations.c.vehicle_state_style
+    ).where(
+        integrations.c.state.in_(SENDING_STATES),
+        or_(integrations.c.not_before.is_(None), integrations.c.not_before <= now),
+    )
+    if integration_ids is not None:
+        sending = sending.where(integrations.c.id.in_(list(integration_ids)))
+    live = {row.id: row for row in conn.execute(sending)}
+    wanted = sorted(live) if integration_ids is None else integration_ids
+    ids = [i for i in dict.fromkeys(wanted) if i in live]
     if not ids or limit <= 0:
         return []
     rows = _fair_rows(conn, ids, now=now, limit=limit)
