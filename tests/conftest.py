@@ -173,7 +173,11 @@ def shared_sim() -> Iterator[object]:
 
 @pytest.fixture
 def sim(shared_sim: Any) -> Iterator[object]:
-    """The shared simulator, emptied: no sessions, tokens, requests or faults."""
+    """The shared simulator, emptied: no sessions, tokens, requests or faults, and the
+    default seed (a test may change operators and zones with ``replace_seed``)."""
+    from passport_sim.seed import default_seed  # noqa: PLC0415
+
+    shared_sim.replace_seed(default_seed())
     shared_sim.reset()
     yield shared_sim
     shared_sim.clear_faults()

@@ -12,6 +12,7 @@ from passport_sim import problems
 from passport_sim.api import json_response, uuid_param
 from passport_sim.faults import FaultSpec
 from passport_sim.problems import ProblemError
+from passport_sim.seed import Seed
 from passport_sim.state import SimState
 from passport_sim.timeutil import parse_rfc3339
 
@@ -75,6 +76,21 @@ async def rights(request: Request) -> Response:
     return json_response({"data": _sim(request).valid_rights(uuid_param(raw, "operator_id"), at)})
 
 
+async def get_seed(request: Request) -> Response:
+    """``GET /_sim/seed``: the clients, operators and zones now."""
+    return json_response(_sim(request).seed.to_dict())
+
+
+async def put_seed(request: Request) -> Response:
+    """``PUT /_sim/seed``: replace clients, operators and zones (sessions and tokens stay)."""
+    try:
+        seed = Seed.from_dict(json.loads(await request.body() or b"{}"))
+    except ValueError as exc:
+        raise ProblemError(400, problems.VALIDATION_ERROR, str(exc)) from None
+    _sim(request).replace_seed(seed)
+    return json_response(seed.to_dict())
+
+
 async def reset(request: Request) -> Response:
     """``POST /_sim/reset``: forget sessions, tokens, the request log and faults."""
     _sim(request).reset()
@@ -88,5 +104,7 @@ ADMIN_ROUTES = [
     Route("/_sim/sessions", sessions, methods=["GET"]),
     Route("/_sim/requests", requests_log, methods=["GET"]),
     Route("/_sim/rights", rights, methods=["GET"]),
+    Route("/_sim/seed", get_seed, methods=["GET"]),
+    Route("/_sim/seed", put_seed, methods=["PUT"]),
     Route("/_sim/reset", reset, methods=["POST"]),
 ]

@@ -88,6 +88,16 @@ class TokenStore:
             raise ProblemError(401, problems.UNAUTHORIZED, "the access token has expired")
         return grant.client
 
+    def replace_seed(self, seed: Seed) -> None:
+        """Use ``seed``'s clients from now on, also for tokens already issued."""
+        with self._lock:
+            self._seed = seed
+            self._grants = {
+                token: Grant(client, grant.expires_monotonic)
+                for token, grant in self._grants.items()
+                if (client := seed.client(grant.client.client_id)) is not None
+            }
+
     def revoke_all(self) -> None:
         """Forget every issued token (clients must fetch new ones)."""
         with self._lock:

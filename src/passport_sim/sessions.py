@@ -123,14 +123,18 @@ class SessionStore:
 
     def __init__(self, seed: Seed) -> None:
         """Create an empty store for the operators and zones of ``seed``."""
-        self._seed = seed
-        self._zones_by_id = {o.id: {z.id: z for z in o.zones} for o in seed.operators}
-        self._zones_by_number = {o.id: {z.number: z for z in o.zones} for o in seed.operators}
+        self.replace_seed(seed)
         self._sessions: dict[tuple[str, str], Session] = {}
         self._by_operator: dict[str, list[Session]] = {}
         self._seq = 0
         #: (operator id, zone id) of zones the operator removed: items naming them are refused.
         self.withdrawn: set[tuple[str, str]] = set()
+
+    def replace_seed(self, seed: Seed) -> None:
+        """Check new events against ``seed``'s operators and zones (sessions stay)."""
+        self._seed = seed
+        self._zones_by_id = {o.id: {z.id: z for z in o.zones} for o in seed.operators}
+        self._zones_by_number = {o.id: {z.number: z for z in o.zones} for o in seed.operators}
 
     def __len__(self) -> int:
         """Return the number of sessions."""

@@ -71,6 +71,15 @@ class SimState:
             )
         return operator
 
+    def replace_seed(self, seed: Seed) -> None:
+        """Change the clients, operators and zones while running (an operator authorises the
+        client, a zone is removed or renamed); sessions and issued tokens are kept."""
+        with self.lock:
+            self.seed = seed
+            self.tokens.replace_seed(seed)
+            self.sessions.replace_seed(seed)
+            self.version += 1
+
     def push(
         self,
         client: Client,

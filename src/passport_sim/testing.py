@@ -84,6 +84,10 @@ class SimServer:
         """Stop the server."""
         self.stop()
 
+    def replace_seed(self, seed: Seed) -> None:
+        """Change clients, operators and zones while serving (sessions and tokens stay)."""
+        self.state.replace_seed(seed)
+
     def refuse_connections(self, seconds: float) -> None:
         """Close the port now (TCP connects are refused) and reopen it after ``seconds``."""
         self._runner.refuse_connections(seconds)

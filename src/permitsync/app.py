@@ -18,23 +18,35 @@ from permitsync.adapters.clock import utc_now
 from permitsync.adapters.db import integrations as integration_db
 from permitsync.adapters.db.engine import create_db_engine
 from permitsync.adapters.db.uow import UnitOfWork
+from permitsync.adapters.notify.smtp import SmtpChannel, SmtpTarget
+from permitsync.adapters.notify.webhook import WebhookChannel
 from permitsync.adapters.passport.client import PassportClient
 from permitsync.config import Settings
 from permitsync.log import register_secret
+from permitsync.services.diagnosis import PlateDiagnosis
+from permitsync.services.health_watch import HealthWatch
 from permitsync.services.integrations import Integrations
+from permitsync.services.notifications import EMAIL, WEBHOOK, Channel, Notifications
 from permitsync.services.overview import Overview
 from permitsync.services.registry import Registry
+from permitsync.services.test_plate import TestPlates
+from permitsync.services.throttle import ActionThrottle
+from permitsync.services.timeline import Timeline
 from permitsync.services.users import Users
+from permitsync.services.zone_pulls import ZonePulls
 from permitsync.sync.breaker import BreakerPolicy, BreakerState
+from permitsync.sync.chores import Chore, run_chores
 from permitsync.sync.heartbeat import Heartbeat, Pulse
 from permitsync.sync.metrics import SyncMetrics
+from permitsync.sync.pacing import wait_for_slot
 from permitsync.sync.planner import RightsPlanner
+from permitsync.sync.policy import RetryPolicy
 from permitsync.sync.ratelimit import RateLimit
 from permitsync.sync.reconcile import Reconciler
 from permitsync.sync.request_log import RequestLog
 from permitsync.sync.settings import SyncSettings
 from permitsync.sync.wakeup import PostgresListener, Wakeup
-from permitsync.sync.worker import Worker
+from permitsync.sync.worker import Worker, worker_id
 
 Clock = Callable[[], datetime]
 
@@ -51,6 +63,12 @@ class Container:
     integrations: Integrations
     users: Users
     overview: Overview
+    timeline: Timeline
+    zone_pulls: ZonePulls
+    test_plates: TestPlates
+    health_watch: HealthWatch
+    notifications: Notifications
+    diagnosis: PlateDiagnosis
     planner: RightsPlanner
     sync_settings: SyncSettings
     wakeup: Wakeup
@@ -82,6 +100,27 @@ class Container:
             owner=owner,
         )
 
+    def chores(self) -> list[Chore]:
+        """What a worker process does besides sending: background and scheduled zone pulls,
+        the health watch that puts health changes on the timeline, notification delivery."""
+        tick = time.monotonic
+        return [
+            Chore("zone retries", 1.0, lambda _owner: self.zone_pulls.retry_due(), tick),
+            Chore(
+                "zone refresh",
+                30.0,
+                lambda owner: self.zone_pulls.run_scheduled(owner=owner),
+                tick,
+            ),
+            Chore("health watch", 5.0, lambda _owner: self.health_watch.check(), tick),
+            Chore(
+                "notifications",
+                0.5,
+                lambda owner: self.notifications.deliver_due(owner=owner),
+                tick,
+            ),
+        ]
+
     def reconciler(self) -> Reconciler:
         """The reconciliation of integrations against Passport's enforcement lookup."""
         if self.passport is None:
@@ -95,7 +134,8 @@ class Container:
         )
 
     def start_workers(self, count: int = 1) -> None:
-        """Run ``count`` workers in background threads (and LISTEN on PostgreSQL)."""
+        """Run ``count`` workers in background threads, and one thread of chores (zone pulls,
+        health watch, notifications) beside them (and LISTEN on PostgreSQL)."""
         if not self.settings.is_sqlite and self._listener is None:
             self._listener = PostgresListener(self.settings.database_url, self.wakeup)
             self._listener.start()
@@ -108,6 +148,17 @@ class Container:
             thread.start()
             self._threads.append((stop, thread))
             self._heartbeats.append((thread, worker.heartbeat))
+        if not any(thread.name == "chores" for _, thread in self._threads):
+            stop = threading.Event()
+            thread = threading.Thread(
+                target=run_chores,
+                args=(self.chores(),),
+                kwargs={"owner": worker_id(), "stop": stop, "tick_s": 0.25},
+                name="chores",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append((stop, thread))
 
     def worker_pulses(self) -> list[Pulse]:
         """The heartbeat of every worker this process started (none: it runs no workers). A
@@ -148,6 +199,7 @@ class Container:
     def close(self) -> None:
         """Stop workers, release connections and the HTTP client."""
         self.stop_workers()
+        self.notifications.close()
         if self.passport is not None:
             self.passport.close()
         self.engine.dispose()
@@ -195,12 +247,71 @@ def build_container(
         )
     planner = RightsPlanner(horizon=sync_settings.horizon, wake=wakeup.notify)
     registry = Registry(engine, clock=clock, observer=planner)
-    integrations = Integrations(
+    timeline = Timeline()
+
+    def pace(integration_id: int) -> None:
+        wait_for_slot(
+            engine, integration_id, rate=sync_settings.rate, clock=clock, sleep=time.sleep
+        )
+
+    zone_pulls = ZonePulls(
         engine,
         zone_source=passport,
+        timeline=timeline,
+        clock=clock,
+        wake=planner.notify,
+        retry=RetryPolicy(
+            base_delay_s=settings.zones_retry_base_s, max_delay_s=settings.zones_retry_max_s
+        ),
+        refresh_interval=timedelta(seconds=settings.zones_refresh_interval_s),
+        pace=pace,
+        request_log=request_log,
+    )
+    throttle = ActionThrottle(
+        engine,
+        rate=RateLimit(per_second=settings.action_rate_per_min / 60, burst=settings.action_burst),
+        clock=clock,
+    )
+    integrations = Integrations(
+        engine,
         planner=planner,
         clock=clock,
-        request_log=request_log,
+        timeline=timeline,
+        zone_pulls=zone_pulls,
+        throttle=throttle,
+    )
+    test_plates = TestPlates(
+        engine,
+        registry=registry,
+        lookup=passport,
+        timeline=timeline,
+        throttle=throttle,
+        clock=clock,
+        sleep=time.sleep,
+        wake=planner.notify,
+        pace=pace,
+        timeout_s=settings.test_plate_timeout_s,
+    )
+    channels: dict[str, Channel] = {WEBHOOK: WebhookChannel()}
+    if settings.smtp_url.get_secret_value():
+        channels[EMAIL] = SmtpChannel(
+            SmtpTarget.parse(settings.smtp_url.get_secret_value()), sender=settings.smtp_from
+        )
+    notifications = Notifications(
+        engine,
+        channels=channels,
+        clock=clock,
+        retry=RetryPolicy(
+            base_delay_s=settings.notify_retry_base_s, max_delay_s=settings.notify_retry_max_s
+        ),
+    )
+    timeline.observers.append(notifications.on_event)
+    diagnosis = PlateDiagnosis(engine, lookup=passport, clock=clock, pace=pace)
+    health_watch = HealthWatch(
+        engine,
+        timeline=timeline,
+        clock=clock,
+        pending_threshold_s=settings.health_pending_threshold_s,
     )
     metrics = SyncMetrics()
     last_count: list[float] = []
@@ -226,6 +337,12 @@ def build_container(
         integrations=integrations,
         users=Users(engine, clock=clock),
         overview=Overview(engine, clock=clock),
+        timeline=timeline,
+        zone_pulls=zone_pulls,
+        test_plates=test_plates,
+        health_watch=health_watch,
+        notifications=notifications,
+        diagnosis=diagnosis,
         planner=planner,
         sync_settings=sync_settings,
         wakeup=wakeup,

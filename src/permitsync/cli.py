@@ -189,6 +189,80 @@ def reconcile(
     typer.echo(json.dumps(result.as_dict(), default=str, indent=2))
 
 
+@app.command("test-plate")
+def run_test_plate(
+    company: Annotated[str, typer.Option(help="The company whose integration to test")],
+    location: Annotated[
+        str | None, typer.Option(help="The location to test (default: the first mapped one)")
+    ] = None,
+    plate: Annotated[str, typer.Option(help="The test plate")] = "TEST123",
+    state: Annotated[str, typer.Option(help="Its state or province")] = "NC",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Register a test plate through the engine, wait until Passport's enforcement lookup
+    shows it, go live, and stop the test session (exit 1 when a step fails)."""
+    import json  # noqa: PLC0415
+
+    from permitsync.domain.errors import DomainValidationError  # noqa: PLC0415
+    from permitsync.services.auth import Actor  # noqa: PLC0415
+
+    container = _container()
+    staff = Actor(key_name="cli", is_staff=True, company_id=None)
+    try:
+        if container.passport is not None:
+            container.start_workers(1)  # so that the command works without a running worker
+        result = container.test_plates.run(
+            staff, company, location_id=location, plate=plate, state=state
+        )
+    except (ServiceError, DomainValidationError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        container.close()
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), default=str, indent=2))
+    else:
+        for step in result.steps:
+            typer.echo(f"{'ok ' if step.ok else 'FAILED'} {step.step}: {step.message}")
+        verdict = "verified" if result.ok else "failed"
+        typer.echo(
+            f"test plate {result.plate} {verdict}; integration is {result.integration_state}"
+        )
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def diagnose(
+    company: Annotated[str, typer.Option(help="The company")],
+    plate: Annotated[str, typer.Argument(help="The plate, as written")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON")] = False,
+) -> None:
+    """Why a plate is or is not in Passport: a verdict per permit and location."""
+    import json  # noqa: PLC0415
+
+    from permitsync.domain.errors import DomainValidationError  # noqa: PLC0415
+    from permitsync.services.auth import Actor  # noqa: PLC0415
+
+    container = _container()
+    staff = Actor(key_name="cli", is_staff=True, company_id=None)
+    try:
+        report = container.diagnosis.diagnose(staff, company, plate)
+    except (ServiceError, DomainValidationError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        container.close()
+    if as_json:
+        typer.echo(json.dumps(report, default=str, indent=2))
+        return
+    lookup = report["passport_lookup"]
+    typer.echo(f"plate {report['normalized']} (integration: {report['integration_state']})")
+    for item in report["verdicts"]:
+        typer.echo(f"  permit {item['permit_id']} at {item['location_id']}: {item['message']}")
+    found = "unavailable: " + str(lookup["error"]) if not lookup["ok"] else len(lookup["rights"])
+    typer.echo(f"Passport's enforcement lookup: {found}")
+    typer.echo(report["summary"])
+
+
 @app.command()
 def bench(
     permits: Annotated[int, typer.Option(help="Permits to backfill")] = 50_000,

@@ -87,6 +87,19 @@ class Settings(BaseSettings):
     metrics_count_interval_s: float = Field(default=15.0, ge=0, le=3600)
     run_worker: bool = True
     metrics_token: SecretStr = SecretStr("")
+    # The setup workflow (issue 10).
+    zones_refresh_interval_s: float = Field(default=3600.0, ge=10, le=86400 * 7)
+    zones_retry_base_s: float = Field(default=5.0, gt=0, le=3600)
+    zones_retry_max_s: float = Field(default=300.0, gt=0, le=86400)
+    health_pending_threshold_s: float = Field(default=300.0, gt=0, le=86400)
+    action_rate_per_min: float = Field(default=6.0, gt=0, le=6000)
+    action_burst: int = Field(default=3, ge=1, le=1000)
+    test_plate_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    # Notifications: email when SMTP_URL is set (it may hold a password: kept secret).
+    smtp_url: SecretStr = SecretStr("")
+    smtp_from: str = "permitsync <permitsync@localhost>"
+    notify_retry_base_s: float = Field(default=5.0, gt=0, le=3600)
+    notify_retry_max_s: float = Field(default=3600.0, gt=0, le=86400)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -118,6 +131,16 @@ class Settings(BaseSettings):
         token = value.get_secret_value()
         if token and len(token) < MIN_METRICS_TOKEN_CHARS:
             raise ValueError(f"must be at least {MIN_METRICS_TOKEN_CHARS} characters")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if url:
+            from permitsync.adapters.notify.smtp import SmtpTarget  # noqa: PLC0415
+
+            SmtpTarget.parse(url)
         return value
 
     @field_validator("passport_client_secret")

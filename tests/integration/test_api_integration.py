@@ -212,27 +212,37 @@ def test_create_pulls_zones_and_is_idempotent(api: Api) -> None:
     assert ok(own.get(INTEGRATION))["id"] == created["id"]
 
 
-def test_wrong_operator_ids_are_refused_and_create_nothing(api: Api) -> None:
+def test_a_legacy_operator_id_is_refused_and_creates_nothing(api: Api) -> None:
     company(api)
     legacy = problem_errors(api.staff.put(INTEGRATION, json={"operator_id": "12345"}))
     assert set(legacy) == {"operator_id"}
     assert "Passport needs the UUID" in legacy["operator_id"]
     assert api.staff.get(INTEGRATION).status_code == 404
-
-    unknown = problem_errors(api.staff.put(INTEGRATION, json={"operator_id": str(uuid.uuid4())}))
-    assert set(unknown) == {"operator_id"}
-    assert "does not know" in unknown["operator_id"]
-    assert api.staff.get(INTEGRATION).status_code == 404
-    assert api.staff.get(INTEGRATION + "/zones").status_code == 404
-
-    # The default seed's second operator exists but has not authorised the demo client.
-    refused = problem_errors(api.staff.put(INTEGRATION, json={"operator_id": OTHER_OPERATOR_ID}))
-    assert set(refused) == {"operator_id"}
-    assert "authorised" in refused["operator_id"]
-    assert api.staff.get(INTEGRATION).status_code == 404
-
-    # After all that, the right operator creates it (201): nothing was left behind.
     ok(api.staff.put(INTEGRATION, json={"operator_id": DEMO_OPERATOR_ID}), 201)
+
+
+@pytest.mark.parametrize(
+    ("operator_id", "words"),
+    [
+        (str(uuid.uuid4()), "does not know"),
+        # The default seed's second operator exists but has not authorised the demo client.
+        (OTHER_OPERATOR_ID, "has not yet enabled permitsync"),
+    ],
+)
+def test_an_operator_passport_refuses_is_stored_awaiting_zones(
+    api: Api, operator_id: str, words: str
+) -> None:
+    company(api)
+    created = ok(api.staff.put(INTEGRATION, json={"operator_id": operator_id}), 201)
+    assert created["state"] == "awaiting_zones"
+    assert words in created["zones_error"]
+    assert "keeps asking" in created["zones_error"]
+    assert created["zones_synced_at"] is None
+    assert ok(api.staff.get(INTEGRATION + "/zones")) == []
+    kinds = [e["kind"] for e in ok(api.staff.get(INTEGRATION + "/timeline"))]
+    assert kinds == ["operator_id_received", "zones_pull_failed"]
+    # The same again: the same integration, no second failure entry for the same reason.
+    assert ok(api.staff.put(INTEGRATION, json={"operator_id": operator_id}))["id"] == created["id"]
 
 
 def test_refresh_marks_a_vanished_zone_not_present(database_url: str) -> None:
@@ -348,10 +358,10 @@ def test_only_staff_change_the_state_and_paused_sends_nothing(api: Api, sim: Sim
     own = api.company_client("uni")
     refused = own.patch(INTEGRATION, json={"state": "live"})
     assert refused.status_code == 403, refused.text
-    assert ok(api.staff.get(INTEGRATION))["state"] == "mapping"
+    assert ok(api.staff.get(INTEGRATION))["state"] == "ready_for_testing"
     bad = problem_errors(api.staff.patch(INTEGRATION, json={"state": "running"}))
     assert set(bad) == {"state"}
-    assert ok(api.staff.get(INTEGRATION))["state"] == "mapping"
+    assert ok(api.staff.get(INTEGRATION))["state"] == "ready_for_testing"
 
     assert ok(api.staff.patch(INTEGRATION, json={"state": "paused"}))["state"] == "paused"
     ok(api.staff.put(BASE + "/permits/p1", json=PERMIT), 201)
@@ -576,3 +586,52 @@ def test_concurrent_creates_with_different_operators_never_both_succeed(
                 answer.status_code,
                 answer.text,
             )
+
+
+# -- the setup workflow over HTTP ---------------------------------------------------------------
+
+
+def test_setup_routes_timeline_test_plate_and_throttle(api: Api) -> None:
+    company(api)
+    own = api.company_client("uni")
+    # Creating the integration (and changing its Operator ID) is Offstreet staff's job.
+    refused = own.put(INTEGRATION, json={"operator_id": DEMO_OPERATOR_ID})
+    assert refused.status_code == 403, refused.text
+    assert "staff" in refused.json()["detail"]
+    ok(api.staff.put(INTEGRATION, json={"operator_id": DEMO_OPERATOR_ID}), 201)
+    got = ok(own.get(INTEGRATION))
+    assert (got["state"], got["health"], got["mappings"]) == ("mapping", "healthy", [])
+    assert "Map each Offstreet location" in got["next_step"]
+
+    # A test plate with nothing mapped fails at its first step, and says so (200, ok false).
+    failed = ok(own.post(INTEGRATION + "/test-plate"))
+    assert failed["ok"] is False
+    assert failed["steps"][-1]["step"] == "choose location"
+    bad = problem_errors(own.post(INTEGRATION + "/test-plate", json={"plate": "?"}))
+    assert set(bad) == {"plate"}
+
+    ok(own.put(BASE + "/locations/lot-a/zone", json={"zone": "LotA"}))
+    got = ok(own.get(INTEGRATION))
+    assert got["state"] == "ready_for_testing"
+    assert got["mappings"][0]["zone"] == "LotA"
+    assert got["mappings"][0]["status"] == "mapped"
+
+    timeline = ok(own.get(INTEGRATION + "/timeline"))
+    assert [e["kind"] for e in timeline] == [
+        "operator_id_received",
+        "zones_synced",
+        "state_changed",
+        "test_plate_failed",
+        "location_mapped",
+        "ready_for_testing",
+    ]
+    assert {e["actor"] for e in timeline} == {"staff-test", "key-uni"}
+    assert all({"at", "kind", "actor", "message", "details"} <= set(e) for e in timeline)
+
+    # Passport-calling actions are throttled per company: a burst of 3, then 429.
+    for _ in range(3):
+        ok(own.post(INTEGRATION + "/zones/refresh"))
+    throttled = own.post(INTEGRATION + "/zones/refresh")
+    assert throttled.status_code == 429, throttled.text
+    assert int(throttled.headers["Retry-After"]) >= 1
+    assert throttled.headers["content-type"].startswith("application/problem+json")

@@ -12,8 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from passport_sim.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_OPERATOR_ID
+from permitsync.adapters.db.migrate import SCRIPT_LOCATION
 from permitsync.app import build_container
 from permitsync.config import Settings
 from tests.support.db import sqlite_copy
@@ -156,6 +159,39 @@ def test_replay_and_reconcile_commands(db: str, sim: Any) -> None:
     assert DEMO_OPERATOR_ID
 
 
+@pytest.mark.slow
+def test_test_plate_and_diagnose_commands(db: str, sim: Any) -> None:
+    passport = {
+        "PERMITSYNC_DATABASE_URL": db,
+        "PERMITSYNC_PASSPORT_BASE_URL": sim.base_url,
+        "PERMITSYNC_PASSPORT_CLIENT_ID": DEMO_CLIENT_ID,
+        "PERMITSYNC_PASSPORT_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+    }
+    c = passport_container(db, sim)
+    try:
+        live_company(c, locations={"lot-b": "LotB"}, go_live=False)
+        c.registry.put_permit(STAFF, "uni", "p1", permit(["WAIT1"], ["lot-b"]))
+    finally:
+        c.close()
+    waiting = run(["diagnose", "--company", "uni", "wait-1"], **passport)
+    assert waiting.returncode == 0, waiting.stderr
+    assert "not sent: the integration is not live yet (ready for testing)" in waiting.stdout
+    # The command runs a worker of its own while it tests, so it needs nothing else running.
+    tested = run(["test-plate", "--company", "uni"], **passport)
+    assert tested.returncode == 0, tested.stderr
+    assert "test plate TEST123 verified; integration is live" in tested.stdout
+    assert "ok  lookup: Passport's enforcement lookup shows TEST123 in LotB" in tested.stdout
+    report = run(["diagnose", "--company", "uni", "TEST123", "--json"], **passport)
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["verdicts"][0]["verdict"] in {"stopping", "permit_cancelled"}
+    failed = run(["test-plate", "--company", "uni", "--location", "nowhere"], **passport)
+    assert failed.returncode == 1
+    assert "FAILED choose location" in failed.stdout
+    bad = run(["diagnose", "--company", "uni", "!"], **passport)
+    assert bad.returncode == 1
+    assert "plate" in bad.stderr
+
+
 @pytest.mark.slow  # several `permitsync` processes
 def test_bench_prints_the_figures_as_json() -> None:
     result = run(
@@ -258,3 +294,10 @@ def test_user_create_reads_the_password_from_stdin(db: str) -> None:
         "error: password: must be 12–1024 characters",
     )
     c.close()
+
+
+def latest_revision() -> str | None:
+    """The newest migration the code ships."""
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    return ScriptDirectory.from_config(config).get_current_head()

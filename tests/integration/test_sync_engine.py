@@ -260,12 +260,16 @@ def test_operator_change_before_live_clears_mappings_and_their_rights(
             live_company(c, go_live=False)
             c.registry.put_permit(STAFF, "uni", "p1", permit(["OPCHG1"]))
             before = c.integrations.mappings(STAFF, "uni")
-            # Operators Passport refuses (unknown, not authorised) change nothing.
-            for refused in ("0b6f3c1e-0000-4000-8000-0000000000ff", OTHER_OPERATOR_ID):
-                with pytest.raises(DomainValidationError) as caught:
-                    c.integrations.patch(STAFF, "uni", operator_id=refused)
-                assert caught.value.errors[0].field == "operator_id"
-                assert c.integrations.mappings(STAFF, "uni") == before
+            # A malformed Operator ID changes nothing.
+            with pytest.raises(DomainValidationError) as caught:
+                c.integrations.patch(STAFF, "uni", operator_id="12345")
+            assert caught.value.errors[0].field == "operator_id"
+            assert c.integrations.mappings(STAFF, "uni") == before
+            # One Passport refuses is stored (mappings cleared), awaiting its zones.
+            refused = c.integrations.patch(STAFF, "uni", operator_id=OTHER_OPERATOR_ID)
+            assert (refused.state, refused.zones_synced_at) == ("awaiting_zones", None)
+            assert "has not yet enabled permitsync" in (refused.zones_error or "")
+            assert c.integrations.mappings(STAFF, "uni") == {}
             changed = c.integrations.patch(STAFF, "uni", operator_id=second.upper())
             assert (changed.operator_id, changed.state) == (second, "mapping")
             assert c.integrations.mappings(STAFF, "uni") == {}

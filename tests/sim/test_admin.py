@@ -102,3 +102,26 @@ def test_unknown_path_and_wrong_method_are_problems(plain_http):
     wrong = plain_http.get("/v3/shared/events")
     assert wrong.status_code == 405
     assert wrong.json()["type"] == "io.passportlabs:error:method_not_allowed"
+
+
+def test_the_seed_is_replaced_while_serving(api, plain_http):
+    """An operator authorises the client and a zone is removed, with tokens and sessions kept."""
+    from passport_sim.seed import OTHER_OPERATOR_ID, Seed, default_seed  # noqa: PLC0415
+
+    api.push("started", make_item())
+    doc = default_seed().to_dict()
+    doc["clients"][0]["authorized_operators"].append(OTHER_OPERATOR_ID)
+    doc["operators"][0]["zones"] = doc["operators"][0]["zones"][1:]  # LotA removed
+    assert plain_http.put("/_sim/seed", json=doc).status_code == 200
+    try:
+        assert plain_http.get("/_sim/seed").json() == Seed.from_dict(doc).to_dict()
+        # The token issued before still works and now reaches the other operator.
+        zones = api.http.get("/v3/shared/zones", params={"operator_id": OTHER_OPERATOR_ID})
+        assert zones.status_code == 200, zones.text
+        mine = api.http.get("/v3/shared/zones", params={"operator_id": DEMO_OPERATOR_ID}).json()
+        assert "LotA" not in {z["number"] for z in mine["data"]}
+        assert len(plain_http.get("/_sim/sessions").json()["data"]) == 1
+        bad = plain_http.put("/_sim/seed", json={"operators": [{"id": "nope"}]})
+        assert bad.status_code == 400
+    finally:
+        plain_http.put("/_sim/seed", json=default_seed().to_dict())

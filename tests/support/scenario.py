@@ -75,8 +75,9 @@ def valid_plates(sim: Any) -> set[tuple[str, str]]:
     }
 
 
-def passport_container(database_url: str, sim: Any) -> Container:
-    """A container on ``database_url`` whose Passport is the simulator ``sim``."""
+def passport_container(database_url: str, sim: Any, **settings: Any) -> Container:
+    """A container on ``database_url`` whose Passport is the simulator ``sim`` (more
+    ``settings`` as keywords)."""
     from passport_sim.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET  # noqa: PLC0415
     from permitsync.app import build_container  # noqa: PLC0415
     from permitsync.config import Settings  # noqa: PLC0415
@@ -87,5 +88,6 @@ def passport_container(database_url: str, sim: Any) -> Container:
             passport_base_url=sim.base_url,
             passport_client_id=DEMO_CLIENT_ID,
             passport_client_secret=DEMO_CLIENT_SECRET,
+            **settings,
         )
     )

@@ -1,4 +1,5 @@
-"""The integration lifecycle table: every (state, event) pair and where it leads."""
+"""What each integration state allows (the lifecycle's decisions are tables in
+test_setup_decisions.py)."""
 
 from __future__ import annotations
 
@@ -8,47 +9,12 @@ from permitsync.domain.lifecycle import (
     HAS_GONE_LIVE,
     SENDING,
     SET_BY_STAFF,
-    TRANSITIONS,
+    SETUP_STATES,
     IntegrationState,
-    LifecycleEvent,
     can_change_operator,
-    next_state,
 )
 
 S = IntegrationState
-E = LifecycleEvent
-
-#: (state, event, next state) for every pair: the whole table, read as a reader would.
-TABLE = [
-    (S.AWAITING_ZONES, E.ZONES_PULLED, S.MAPPING),
-    (S.AWAITING_ZONES, E.LOCATION_MAPPED, S.MAPPING),
-    (S.AWAITING_ZONES, E.OPERATOR_CHANGED, S.AWAITING_ZONES),
-    (S.MAPPING, E.ZONES_PULLED, S.MAPPING),
-    (S.MAPPING, E.LOCATION_MAPPED, S.MAPPING),
-    (S.MAPPING, E.OPERATOR_CHANGED, S.AWAITING_ZONES),
-    (S.LIVE, E.ZONES_PULLED, S.LIVE),
-    (S.LIVE, E.LOCATION_MAPPED, S.LIVE),
-    (S.PAUSED, E.ZONES_PULLED, S.PAUSED),
-    (S.PAUSED, E.LOCATION_MAPPED, S.PAUSED),
-]
-
-
-@pytest.mark.parametrize(("state", "event", "expected"), TABLE)
-def test_next_state(state: S, event: E, expected: S) -> None:
-    assert next_state(state, event) is expected
-
-
-def test_the_table_has_a_row_for_every_pair_that_can_happen() -> None:
-    """An Operator ID never changes after going live, so those pairs cannot happen."""
-    listed = {(state, event) for state, event, _ in TABLE}
-    possible = {
-        (state, event)
-        for state in S
-        for event in E
-        if not (event is E.OPERATOR_CHANGED and not can_change_operator(state))
-    }
-    assert listed == possible
-    assert set(TRANSITIONS) <= listed
 
 
 @pytest.mark.parametrize(
@@ -56,6 +22,7 @@ def test_the_table_has_a_row_for_every_pair_that_can_happen() -> None:
     [
         (S.AWAITING_ZONES, False, False, False),
         (S.MAPPING, False, False, False),
+        (S.READY_FOR_TESTING, False, False, False),
         (S.LIVE, True, True, True),
         (S.PAUSED, False, True, True),
     ],
@@ -69,3 +36,4 @@ def test_what_each_state_allows(
         operator_fixed,
     )
     assert can_change_operator(state) is not operator_fixed
+    assert (state in SETUP_STATES) is (not staff_sets)

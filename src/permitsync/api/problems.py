@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from permitsync.domain.errors import DomainValidationError, FieldError
-from permitsync.services.errors import Conflict, Forbidden, NotFound, StorageError
+from permitsync.services.errors import Conflict, Forbidden, NotFound, StorageError, TooManyRequests
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +105,11 @@ def install(app: FastAPI) -> None:
     async def on_conflict(_request: Request, exc: Exception) -> JSONResponse:
         return problem(409, "conflict", "Conflict", str(exc))
 
+    async def on_throttled(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, TooManyRequests)  # noqa: S101 - registered for it
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+        return problem(429, "too-many-requests", "Too many requests", str(exc), headers=headers)
+
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it
         kinds = {401: "unauthorized", 404: "not-found", 405: "method-not-allowed", 413: "too-large"}
@@ -135,4 +141,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, on_not_found)
     app.add_exception_handler(Forbidden, on_forbidden)
     app.add_exception_handler(Conflict, on_conflict)
+    app.add_exception_handler(TooManyRequests, on_throttled)
     app.add_exception_handler(StarletteHTTPException, on_http)

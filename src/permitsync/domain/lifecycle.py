@@ -1,18 +1,21 @@
-"""The lifecycle of a company's Passport integration: its states and the one table of what
-moves it from one to the next. Pure: the services apply it, the database stores its value.
+"""The lifecycle of a company's Passport integration, and its health, as pure decisions.
 
-    awaiting_zones ──(zones pulled / a location mapped)──▶ mapping ──(staff: go live)──▶ live
-          ▲                                                                 ▲       │
-          └──────────(Operator ID changed, before going live)               └─pause─▼
-                                                                              paused
+    awaiting_zones ──zones pulled──▶ mapping ──a location mapped──▶ ready_for_testing
+          ▲                            ▲  ◀──last mapping removed──┘        │
+          └──Operator ID changed───────┘    (or its zone went stale)        │ test plate seen
+                                                                           ▼  (or staff)
+                                                      paused ◀──a person──▶ live
 
-Rights are derived in every state; they are sent only in :data:`SENDING` states. To add a
-state, add it to :class:`IntegrationState` and its rows to :data:`TRANSITIONS` (and to
-:data:`SET_BY_STAFF` if a PATCH may choose it); the table test lists every row.
+Before going live the state follows the facts (:func:`setup_state`: zones known? a location
+mapped to a zone Passport lists?); ``live`` and ``paused`` are only left by a person. Rights
+are derived in every state; they are sent only in :data:`SENDING` states (and a test plate's
+before that). Health is read from the engine: an open breaker or a pending right older than
+the threshold is ``failing``; parked rights or stale mappings are ``degraded``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
@@ -22,28 +25,10 @@ class IntegrationState(StrEnum):
 
     AWAITING_ZONES = "awaiting_zones"
     MAPPING = "mapping"
+    READY_FOR_TESTING = "ready_for_testing"
     LIVE = "live"
     PAUSED = "paused"
 
-
-class LifecycleEvent(StrEnum):
-    """What happens to an integration that may move it to another state."""
-
-    ZONES_PULLED = "zones_pulled"
-    LOCATION_MAPPED = "location_mapped"
-    OPERATOR_CHANGED = "operator_changed"
-
-
-#: (state, event) → next state; a pair that is not here leaves the state as it is.
-TRANSITIONS: Final[dict[tuple[IntegrationState, LifecycleEvent], IntegrationState]] = {
-    (IntegrationState.AWAITING_ZONES, LifecycleEvent.ZONES_PULLED): IntegrationState.MAPPING,
-    (IntegrationState.AWAITING_ZONES, LifecycleEvent.LOCATION_MAPPED): IntegrationState.MAPPING,
-    (IntegrationState.MAPPING, LifecycleEvent.OPERATOR_CHANGED): IntegrationState.AWAITING_ZONES,
-    (
-        IntegrationState.AWAITING_ZONES,
-        LifecycleEvent.OPERATOR_CHANGED,
-    ): IntegrationState.AWAITING_ZONES,
-}
 
 #: The states a staff PATCH may choose.
 SET_BY_STAFF: Final = frozenset({IntegrationState.LIVE, IntegrationState.PAUSED})
@@ -53,12 +38,86 @@ SENDING: Final = frozenset({IntegrationState.LIVE})
 HAS_GONE_LIVE: Final = frozenset({IntegrationState.LIVE, IntegrationState.PAUSED})
 
 
-def next_state(state: IntegrationState, event: LifecycleEvent) -> IntegrationState:
-    """The state ``event`` moves an integration in ``state`` to (unchanged when the table
-    has no row for the pair)."""
-    return TRANSITIONS.get((state, event), state)
-
-
 def can_change_operator(state: IntegrationState) -> bool:
     """Whether the Operator ID may still change (only before going live)."""
     return state not in HAS_GONE_LIVE
+
+
+#: The states before go-live: they follow the facts.
+SETUP_STATES = frozenset(
+    {IntegrationState.AWAITING_ZONES, IntegrationState.MAPPING, IntegrationState.READY_FOR_TESTING}
+)
+
+
+def setup_state(current: IntegrationState, *, zones_known: bool, mapped: int) -> IntegrationState:
+    """The state an integration should be in given its facts. ``live`` and ``paused`` stay
+    (a person chose them); a setup state follows whether zones are known and how many
+    locations are mapped."""
+    if current not in SETUP_STATES:
+        return current
+    if not zones_known:
+        return IntegrationState.AWAITING_ZONES
+    return IntegrationState.READY_FOR_TESTING if mapped else IntegrationState.MAPPING
+
+
+_S = IntegrationState
+#: What the person should do next, per state (shown on the integration).
+NEXT_STEP: Final = {
+    _S.AWAITING_ZONES: (
+        "Waiting for Passport to list the operator's zones; they are pulled again "
+        "automatically. No action is needed from you."
+    ),
+    _S.MAPPING: (
+        "Map each Offstreet location to its Passport zone (names are exact and case-sensitive)."
+    ),
+    _S.READY_FOR_TESTING: (
+        "Run the test plate (POST .../integrations/passport/test-plate or `permitsync "
+        "test-plate`); once Passport shows it, the integration goes live."
+    ),
+    _S.LIVE: "Nothing: permits are sent to Passport as they change.",
+    _S.PAUSED: "Paused by a person: changes are queued, nothing is sent until resumed.",
+}
+
+
+class Health(StrEnum):
+    """How the engine is doing for one integration."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    FAILING = "failing"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthFacts:
+    """What health is computed from."""
+
+    breaker: str
+    oldest_pending_s: float
+    parked: int
+    stale_locations: int
+    problem: str | None = None
+
+
+def health(facts: HealthFacts, *, pending_threshold_s: float) -> tuple[Health, str]:
+    """The health and the reason in plain words."""
+    if facts.breaker != "closed":
+        why = facts.problem or "Passport keeps failing"
+        return Health.FAILING, f"the circuit breaker is {facts.breaker}: {why}"
+    if facts.oldest_pending_s > pending_threshold_s:
+        return (
+            Health.FAILING,
+            (
+                f"a change has waited {facts.oldest_pending_s:.0f} s to reach Passport "
+                f"(more than {pending_threshold_s:.0f} s)"
+            ),
+        )
+    reasons = []
+    if facts.parked:
+        reasons.append(f"{facts.parked} right(s) refused by Passport are parked")
+    if facts.stale_locations:
+        reasons.append(
+            f"{facts.stale_locations} location(s) mapped to a zone Passport no longer lists"
+        )
+    if reasons:
+        return Health.DEGRADED, "; ".join(reasons)
+    return Health.HEALTHY, "every change reaches Passport"

@@ -3,7 +3,8 @@
     ServiceError
     ├── NotFound        the thing does not exist, or the caller may not know it exists
     ├── Forbidden       the caller is known but may not do this
-    └── Conflict        the request contradicts the stored state; the message says how to proceed
+    ├── Conflict        the request contradicts the stored state; the message says how to proceed
+    └── TooManyRequests the caller did this too often; retry_after_s says when to try again
 
 :class:`permitsync.domain.errors.DomainValidationError` (bad input, field by field) is the
 fourth kind and lives in the domain.
@@ -33,3 +34,11 @@ class Forbidden(ServiceError):
 
 class Conflict(ServiceError):
     """The request contradicts what is stored."""
+
+
+class TooManyRequests(ServiceError):
+    """The caller did this too often; it may try again after ``retry_after_s`` seconds."""
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -19,41 +19,29 @@ from sqlalchemy.exc import IntegrityError
 from permitsync.adapters.db import integrations as db
 from permitsync.adapters.db import registry as repo
 from permitsync.adapters.db.uow import UnitOfWork
-from permitsync.adapters.passport.errors import (
-    PassportError,
-    PassportIntegrationFailed,
-    PassportRefused,
-)
-from permitsync.adapters.passport.remote import RemoteZone
 from permitsync.adapters.passport.wire import normalize_operator_id
 from permitsync.domain.errors import DomainValidationError
 from permitsync.domain.lifecycle import (
     SENDING,
     SET_BY_STAFF,
+    SETUP_STATES,
     IntegrationState,
-    LifecycleEvent,
     can_change_operator,
-    next_state,
 )
 from permitsync.domain.naming import integration_name
 from permitsync.domain.records import CompanyRow, Integration, SyncHealth
 from permitsync.domain.regions import STATE_STYLES
 from permitsync.domain.zones import Zone, match_zone
+from permitsync.services import lifecycle
 from permitsync.services.auth import Actor
 from permitsync.services.errors import Conflict, Forbidden, NotFound
+from permitsync.services.throttle import ActionThrottle
+from permitsync.services.timeline import Event, EventKind, Timeline
+from permitsync.services.zone_pulls import ZonePulls
 from permitsync.sync import store
 from permitsync.sync.breaker import BreakerState
 from permitsync.sync.planner import RightsPlanner
 from permitsync.sync.reconcile import Reconciler, ReconcileResult
-from permitsync.sync.request_log import RequestLog, for_integration
-
-
-class ZoneSource(Protocol):
-    """The port to Passport's zone list."""
-
-    def list_zones(self, operator_id: str) -> list[RemoteZone]:
-        """Every zone of the operator (all pages)."""
-        ...
 
 
 class Integrations:
@@ -63,16 +51,18 @@ class Integrations:
         self,
         engine: Engine,
         *,
-        zone_source: ZoneSource | None,
         planner: RightsPlanner,
         clock: Callable[[], datetime],
-        request_log: RequestLog | None = None,
+        timeline: Timeline,
+        zone_pulls: ZonePulls,
+        throttle: ActionThrottle,
     ) -> None:
         self._engine = engine
-        self._zones = zone_source
         self._planner = planner
         self._clock = clock
-        self._log = request_log
+        self._timeline = timeline
+        self._pulls = zone_pulls
+        self._throttle = throttle
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -102,32 +92,48 @@ class Integrations:
     # -- creating --------------------------------------------------------------------------
 
     def put(self, actor: Actor, company_id: str, *, operator_id: str) -> tuple[Integration, bool]:
-        """Create the company's one Passport integration, or return it when it exists with the
-        same Operator ID (also when a concurrent request created it first). Zones are pulled
-        from Passport on creation."""
+        """Create the company's one Passport integration (staff only: Offstreet sets it up
+        from the Operator ID the customer provides), or return it when it exists with the same
+        Operator ID (also when a concurrent request created it first). The tracking record is
+        opened and zones are pulled at once; when Passport refuses the operator or is down
+        the integration stays in ``awaiting_zones`` with the reason, and the pull is retried
+        in the background."""
         operator = _operator_id(operator_id)
         with UnitOfWork(self._engine, readonly=True) as uow:
             company = self._company(uow.conn, actor, company_id)
             existing = db.find(uow.conn, company_id)
         if existing is not None:
             return _same_operator(existing, operator), False
-        listed, error = self._fetch_zones(operator, None)
+        if not actor.is_staff:
+            raise Forbidden(
+                "only Offstreet staff create an integration: send the Operator ID to your "
+                "Offstreet account manager"
+            )
         now = self._clock()
+        name = integration_name(company.name)
         try:
             with UnitOfWork(self._engine) as uow:
                 integration_id = db.insert_integration(
                     uow.conn,
                     company_id=company_id,
-                    name=integration_name(company.name),
+                    name=name,
                     operator_id=operator,
                     state=IntegrationState.AWAITING_ZONES,
                     breaker=BreakerState.CLOSED.value,
-                    zones_error=error,
+                    zones_error=None,
                     now=now,
                 )
-                if listed is not None:
-                    _zones_pulled(uow.conn, integration_id, listed, now)
-                found = db.find(uow.conn, company_id)
+                self._timeline.record(
+                    uow.conn,
+                    integration_id,
+                    EventKind.OPERATOR_ID_RECEIVED,
+                    f"Operator ID {operator} received; integration {name} set up and its zones "
+                    "are being pulled from Passport. We've opened a tracking ticket; no action "
+                    "is needed from you.",
+                    actor=actor.key_name,
+                    at=now,
+                    details={"operator_id": operator, "integration_name": name},
+                )
                 uow.commit()
         except IntegrityError:
             # A concurrent request created it first (the unique company+provider key).
@@ -136,53 +142,22 @@ class Integrations:
             if winner is None:
                 raise
             return _same_operator(winner, operator), False
+        self._pulls.pull(integration_id, actor=actor.key_name)
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            found = db.find(uow.conn, company_id)
         assert found is not None  # noqa: S101 - just written
         return found, True
 
-    def _fetch_zones(
-        self, operator: str, integration_id: int | None
-    ) -> tuple[list[Zone] | None, str | None]:
-        """Passport's zones, or None and why not. A refusal that means the Operator ID is
-        wrong (unknown, not authorised) is the caller's error and changes nothing."""
-        if self._zones is None:
-            return None, "Passport is not configured (PERMITSYNC_PASSPORT_CLIENT_ID)"
-        try:
-            if integration_id is None:
-                remote = self._zones.list_zones(operator)
-            else:
-                with for_integration(integration_id):
-                    remote = self._zones.list_zones(operator)
-        except (PassportRefused, PassportIntegrationFailed) as exc:
-            code = exc.problem.code if exc.problem else ""
-            if code in {"operator_not_found", "operator_not_authorized"} or exc.status in {
-                403,
-                404,
-            }:
-                hint = (
-                    "Passport does not know this Operator ID"
-                    if exc.status == 404
-                    else "this operator has not authorised permitsync's Passport client; "
-                    "ask your Passport representative"
-                )
-                raise DomainValidationError.single("operator_id", f"{hint} ({exc})") from None
-            return None, str(exc)[:500]
-        except PassportError as exc:
-            return None, f"Passport unavailable: {exc}"[:500]
-        finally:
-            if self._log is not None:
-                self._log.flush()
-        return [Zone(id=z.id, number=z.number, name=z.name) for z in remote], None
-
     def refresh_zones(self, actor: Actor, company_id: str) -> Integration:
-        """Pull the zone list again: new zones appear, vanished ones are marked not present."""
+        """Pull the zone list again (throttled per company): new zones appear, renamed ones
+        keep their mappings, vanished ones are marked not present and their locations go
+        stale."""
         with UnitOfWork(self._engine, readonly=True) as uow:
             integration = self._require(uow.conn, actor, company_id)
-        listed, error = self._fetch_zones(integration.operator_id, integration.id)
-        now = self._clock()
-        with UnitOfWork(self._engine) as uow:
-            _zones_pulled_or_error(uow.conn, integration.id, listed, error, now)
+        self._throttle.admit(company_id, "refresh-zones")
+        self._pulls.pull(integration.id, actor=actor.key_name)
+        with UnitOfWork(self._engine, readonly=True) as uow:
             found = db.find(uow.conn, company_id)
-            uow.commit()
         assert found is not None  # noqa: S101 - exists
         return found
 
@@ -210,7 +185,8 @@ class Integrations:
         now = self._clock()
         with UnitOfWork(self._engine) as uow:
             integration = self._require(uow.conn, actor, company_id)
-            if repo.get_location(uow.conn, company_id, location_id) is None:
+            location = repo.get_location(uow.conn, company_id, location_id)
+            if location is None:
                 raise NotFound(f"no location {location_id!r} in company {company_id!r}")
             chosen = match_zone(db.list_zones(uow.conn, integration.id), zone_id=zone_id, zone=zone)
             db.map_location(
@@ -222,8 +198,20 @@ class Integrations:
                 now=now,
                 by=actor.key_name,
             )
-            _move(uow.conn, integration.id, integration.state, LifecycleEvent.LOCATION_MAPPED, now)
             self._planner.mapping_changed(uow, company_id, location_id, now)
+            self._timeline.record(
+                uow.conn,
+                integration.id,
+                EventKind.LOCATION_MAPPED,
+                f"Location {location.name} ({location_id}) mapped to Passport zone "
+                f"{chosen.number} ({chosen.name}).",
+                actor=actor.key_name,
+                at=now,
+                details={"location_id": location_id, "zone_id": chosen.id, "zone": chosen.number},
+            )
+            lifecycle.settle(
+                uow.conn, integration.id, now=now, actor=actor.key_name, timeline=self._timeline
+            )
             uow.commit()
         return {
             "location_id": location_id,
@@ -236,11 +224,50 @@ class Integrations:
         """Remove a location's zone: its rights are stopped."""
         now = self._clock()
         with UnitOfWork(self._engine) as uow:
-            self._require(uow.conn, actor, company_id)
+            integration = self._require(uow.conn, actor, company_id)
+            zone_id = db.mappings(uow.conn, company_id).get(location_id)
             if not db.unmap_location(uow.conn, company_id, location_id):
                 raise NotFound(f"location {location_id!r} is not mapped to a zone")
             self._planner.mapping_changed(uow, company_id, location_id, now)
+            self._timeline.record(
+                uow.conn,
+                integration.id,
+                EventKind.LOCATION_UNMAPPED,
+                f"Location {location_id} unmapped from its Passport zone; its permits there are "
+                "being stopped in Passport.",
+                actor=actor.key_name,
+                at=now,
+                details={"location_id": location_id, "zone_id": zone_id},
+            )
+            lifecycle.settle(
+                uow.conn, integration.id, now=now, actor=actor.key_name, timeline=self._timeline
+            )
             uow.commit()
+
+    def mapped_locations(self, actor: Actor, company_id: str) -> list[dict[str, Any]]:
+        """Each mapped location with its zone and whether the mapping is stale (Passport no
+        longer lists the zone: the location's permits are held until it is remapped)."""
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            integration = self._require(uow.conn, actor, company_id)
+            return [
+                {
+                    "location_id": m.location_id,
+                    "location_name": m.location_name,
+                    "zone_id": m.zone_id,
+                    "zone": m.number,
+                    "zone_name": m.name,
+                    "status": "mapped" if m.present else "mapping_stale",
+                    "mapped_at": m.mapped_at,
+                    "mapped_by": m.mapped_by,
+                }
+                for m in lifecycle.mapped_locations(uow.conn, integration.id)
+            ]
+
+    def timeline(self, actor: Actor, company_id: str) -> list[Event]:
+        """The tracking record, oldest first."""
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            integration = self._require(uow.conn, actor, company_id)
+            return self._timeline.entries(uow.conn, integration.id)
 
     def mappings(self, actor: Actor, company_id: str) -> dict[str, str]:
         """location id → zone id."""
@@ -259,31 +286,53 @@ class Integrations:
         operator_id: str | None = None,
         vehicle_state_style: str | None = None,
     ) -> Integration:
-        """Go live, pause, change the state format (A-12), or change the Operator ID of an
-        integration that has not gone live (staff only)."""
+        """Go live (also without a test plate: staff force it), pause or resume, change the
+        state format (A-12), or change the Operator ID of an integration that has not gone
+        live (its zones and mappings are cleared and pulled again). Staff only."""
         wanted = _check_patch(actor, state, vehicle_state_style)
-        new_operator, listed, error = None, None, None
-        if operator_id is not None:
-            with UnitOfWork(self._engine, readonly=True) as uow:
-                current = self._require(uow.conn, actor, company_id)
-            new_operator = _new_operator(current, operator_id)
-            if new_operator is not None:
-                # Ask Passport first: an operator it refuses changes nothing.
-                listed, error = self._fetch_zones(new_operator, current.id)
         now = self._clock()
+        new_operator = None
         with UnitOfWork(self._engine) as uow:
             integration = self._require(uow.conn, actor, company_id)
+            if operator_id is not None:
+                new_operator = _new_operator(integration, operator_id)
             if new_operator is not None:
                 self._change_operator(uow, integration, new_operator, now)
-                _zones_pulled_or_error(uow.conn, integration.id, listed, error, now)
+                self._timeline.record(
+                    uow.conn,
+                    integration.id,
+                    EventKind.OPERATOR_ID_CHANGED,
+                    f"Operator ID changed from {integration.operator_id} to {new_operator}; "
+                    "zones and mappings were cleared and zones are being pulled again.",
+                    actor=actor.key_name,
+                    at=now,
+                    details={"from": integration.operator_id, "to": new_operator},
+                )
             if vehicle_state_style is not None:
                 db.set_vehicle_state_style(uow.conn, integration.id, vehicle_state_style, now)
-            if wanted is not None and wanted != integration.state:
-                db.set_state(uow.conn, integration.id, wanted, now)
-                if wanted in SENDING:
+            if wanted is not None:
+                current = db.state_of(uow.conn, integration.id)
+                went = lifecycle.go_live_or_pause(
+                    uow.conn,
+                    integration.id,
+                    current=current,
+                    wanted=wanted,
+                    now=now,
+                    actor=actor.key_name,
+                    timeline=self._timeline,
+                    why=(
+                        "forced by staff without a test plate"
+                        if current in SETUP_STATES
+                        else "by staff"
+                    ),
+                )
+                if went and wanted in SENDING:
                     self._planner.notify(uow)
-            found = db.find(uow.conn, company_id)
             uow.commit()
+        if new_operator is not None:
+            self._pulls.pull(integration.id, actor=actor.key_name)
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            found = db.find(uow.conn, company_id)
         assert found is not None  # noqa: S101 - exists
         return found
 
@@ -294,8 +343,7 @@ class Integrations:
             # Their rights name the old operator's zones: they are stopped.
             self._planner.mapping_changed(uow, integration.company_id, location_id, now)
         db.delete_zones(uow.conn, integration.id)
-        state = next_state(integration.state, LifecycleEvent.OPERATOR_CHANGED)
-        db.set_operator(uow.conn, integration.id, operator, state, now)
+        db.set_operator(uow.conn, integration.id, operator, IntegrationState.AWAITING_ZONES, now)
 
     def replay(self, actor: Actor, company_id: str, *, permit_id: str | None = None) -> int:
         """Send parked rights again (all, or one permit's); returns how many."""
@@ -319,6 +367,7 @@ class Integrations:
         """Compare Passport's enforcement lookup with what was acknowledged, and repair."""
         with UnitOfWork(self._engine, readonly=True) as uow:
             integration = self._require(uow.conn, actor, company_id)
+        self._throttle.admit(company_id, "reconcile")
         return reconciler.run(integration.id, trigger="manual")
 
     def reconciliations(
@@ -382,35 +431,3 @@ def _check_patch(
     if vehicle_state_style is not None and vehicle_state_style not in STATE_STYLES:
         raise DomainValidationError.single("vehicle_state_style", "must be code or iso")
     return wanted
-
-
-def _move(
-    conn: Connection,
-    integration_id: int,
-    state: IntegrationState,
-    event: LifecycleEvent,
-    now: datetime,
-) -> None:
-    """Apply the lifecycle table: store the next state when ``event`` changes it."""
-    new = next_state(state, event)
-    if new != state:
-        db.set_state(conn, integration_id, new, now)
-
-
-def _zones_pulled(conn: Connection, integration_id: int, listed: list[Zone], now: datetime) -> None:
-    db.store_zones(conn, integration_id, listed, now)
-    _move(conn, integration_id, db.state_of(conn, integration_id), LifecycleEvent.ZONES_PULLED, now)
-
-
-def _zones_pulled_or_error(
-    conn: Connection,
-    integration_id: int,
-    listed: list[Zone] | None,
-    error: str | None,
-    now: datetime,
-) -> None:
-    """Store a fresh zone list, or record why there is none (zones already known stay)."""
-    if listed is None:
-        db.set_zones_error(conn, integration_id, error, now)
-    else:
-        _zones_pulled(conn, integration_id, listed, now)

@@ -10,9 +10,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, or_, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    exists,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
-from permitsync.adapters.db.schema import integrations, rights
+from permitsync.adapters.db.schema import integrations, rights, zones
 from permitsync.domain.lifecycle import SENDING
 from permitsync.domain.rights import Acked, Action, EventType, RightState, completes, decide
 from permitsync.sync.breaker import BreakerPolicy, BreakerState, Gate
@@ -55,7 +66,7 @@ def open_gates(
             integrations.c.breaker,
             integrations.c.breaker_changed_at,
         ).where(
-            integrations.c.state.in_(SENDING_STATES),
+            or_(integrations.c.state.in_(SENDING_STATES), _has_test_rights()),
             or_(integrations.c.not_before.is_(None), integrations.c.not_before <= now),
         )
     ).all()
@@ -86,6 +97,28 @@ def open_gates(
                     .values(breaker=row.breaker, breaker_changed_at=row.breaker_changed_at)
                 )
     return sending, probing
+
+
+def _has_test_rights() -> ColumnElement[bool]:
+    """A test plate's rights wait to be sent (they go before the integration is live)."""
+    return exists().where(
+        rights.c.integration_id == integrations.c.id,
+        rights.c.test.is_(True),
+        rights.c.due_at.is_not(None),
+    )
+
+
+def held() -> ColumnElement[bool]:
+    """A right that should be in Passport, in a zone Passport no longer lists."""
+    gone = zones.alias("gone_zone")  # an alias: a query may join zones itself
+    return and_(
+        rights.c.desired_present.is_(True),
+        exists().where(
+            gone.c.integration_id == rights.c.integration_id,
+            gone.c.id == rights.c.zone_id,
+            gone.c.present.is_(False),
+        ),
+    )
 
 
 def _has_due(conn: Connection, integration_id: int, now: datetime) -> bool:
@@ -151,9 +184,12 @@ def claim(
     queues a small operator's change behind it. The claimed rights come back smallest
     integration first."""
     sending = select(
-        integrations.c.id, integrations.c.operator_id, integrations.c.vehicle_state_style
+        integrations.c.id,
+        integrations.c.state,
+        integrations.c.operator_id,
+        integrations.c.vehicle_state_style,
     ).where(
-        integrations.c.state.in_(SENDING_STATES),
+        or_(integrations.c.state.in_(SENDING_STATES), _has_test_rights()),
         or_(integrations.c.not_before.is_(None), integrations.c.not_before <= now),
     )
     if integration_ids is not None:
@@ -163,7 +199,9 @@ def claim(
     ids = [i for i in dict.fromkeys(wanted) if i in live]
     if not ids or limit <= 0:
         return []
-    rows = _fair_rows(conn, ids, now=now, limit=limit)
+    # Before go-live only the test plate's rights are sent.
+    test_only = {i for i in ids if live[i].state not in SENDING_STATES}
+    rows = _fair_rows(conn, ids, now=now, limit=limit, test_only=test_only)
     claimed: list[Claimed] = []
     settled: list[dict[str, Any]] = []
     # Until Passport answers, a start or an extension is unsure (RightState): leased with the
@@ -251,11 +289,13 @@ def renew_leases(
     return {int(row.id) for row in held}
 
 
-def _fair_rows(conn: Connection, ids: list[int], *, now: datetime, limit: int) -> list[Row[Any]]:
+def _fair_rows(
+    conn: Connection, ids: list[int], *, now: datetime, limit: int, test_only: set[int]
+) -> list[Row[Any]]:
     """About ``limit`` due rights: an equal share of each integration in ``ids`` first, then
     what the others left to those that filled their share; the smallest integrations first."""
     share = -(-limit // len(ids))
-    rows = _due_rows(conn, ids, now=now, limit=share)
+    rows = _due_rows(conn, ids, now=now, limit=share, test_only=test_only)
     if len(ids) > 1:
         taken = Counter(row.integration_id for row in rows)
         hungry = [i for i in ids if taken[i] == share]
@@ -266,7 +306,11 @@ def _fair_rows(conn: Connection, ids: list[int], *, now: datetime, limit: int) -
         # The same scan again, longer: its first ``share`` rows are the ones already read.
         seen = {row.id for row in rows}
         more = share + -(-room // len(hungry))
-        extra = [r for r in _due_rows(conn, hungry, now=now, limit=more) if r.id not in seen]
+        extra = [
+            r
+            for r in _due_rows(conn, hungry, now=now, limit=more, test_only=test_only)
+            if r.id not in seen
+        ]
         taken.update(row.integration_id for row in extra)
         rows += extra
     if len(taken) > 1:
@@ -274,7 +318,9 @@ def _fair_rows(conn: Connection, ids: list[int], *, now: datetime, limit: int) -
     return rows
 
 
-def _due_rows(conn: Connection, ids: Sequence[int], *, now: datetime, limit: int) -> list[Row[Any]]:
+def _due_rows(
+    conn: Connection, ids: Sequence[int], *, now: datetime, limit: int, test_only: set[int]
+) -> list[Row[Any]]:
     """Up to ``limit`` due, unleased rights of each integration in ``ids``, oldest due
     first: one ``UNION ALL`` of per-integration range scans of ``ix_rights_integration_due``
     per chunk of integrations."""
@@ -287,6 +333,8 @@ def _due_rows(conn: Connection, ids: Sequence[int], *, now: datetime, limit: int
                     rights.c.integration_id == integration_id,
                     rights.c.due_at <= now,
                     or_(rights.c.lease_until.is_(None), rights.c.lease_until < now),
+                    ~held(),
+                    *([rights.c.test.is_(True)] if integration_id in test_only else []),
                 )
                 .order_by(rights.c.due_at)
                 .limit(limit)

@@ -19,12 +19,13 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy import Engine, insert, or_, select, update
 
-from permitsync.adapters.db.schema import integrations, job_leases, reconciliations, rights
+from permitsync.adapters.db.schema import integrations, reconciliations, rights
 from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.adapters.passport.errors import PassportError
 from permitsync.adapters.passport.remote import RemoteRight
 from permitsync.domain.reconciliation import Believed, Finding, Repair, Shown, classify
 from permitsync.domain.rights import Acked
+from permitsync.sync import jobs
 from permitsync.sync.lease import SENDING_STATES
 from permitsync.sync.request_log import RequestLog, for_integration
 
@@ -136,46 +137,28 @@ class Reconciler:
     def run_scheduled(self, *, owner: str, interval: timedelta) -> list[ReconcileResult]:
         """Reconcile every live integration if the fleet-wide job is due and this worker wins
         its lease; otherwise do nothing."""
-        now = self._clock()
-        with UnitOfWork(self._engine) as uow:
-            if (
-                uow.conn.execute(
-                    select(job_leases.c.name).where(job_leases.c.name == JOB_NAME)
-                ).first()
-                is None
-            ):
-                uow.conn.execute(insert(job_leases).values(name=JOB_NAME))
-            won = uow.conn.execute(
-                update(job_leases)
-                .where(
-                    job_leases.c.name == JOB_NAME,
-                    (job_leases.c.lease_until.is_(None)) | (job_leases.c.lease_until < now),
-                    (job_leases.c.last_run_at.is_(None))
-                    | (job_leases.c.last_run_at <= now - interval),
-                )
-                .values(owner=owner, lease_until=now + JOB_LEASE)
-            ).rowcount
-            ids = (
-                uow.conn.execute(
-                    select(integrations.c.id).where(integrations.c.state.in_(SENDING_STATES))
-                )
-                .scalars()
-                .all()
-            )
-            uow.commit()
-        if not won:
+        if not jobs.acquire(
+            self._engine,
+            JOB_NAME,
+            owner=owner,
+            now=self._clock(),
+            interval=interval,
+            lease=JOB_LEASE,
+        ):
             return []
         results = []
         try:
+            with UnitOfWork(self._engine, readonly=True) as uow:
+                ids = (
+                    uow.conn.execute(
+                        select(integrations.c.id).where(integrations.c.state.in_(SENDING_STATES))
+                    )
+                    .scalars()
+                    .all()
+                )
             results = [self.run(integration_id, trigger="schedule") for integration_id in ids]
         finally:
-            with UnitOfWork(self._engine) as uow:
-                uow.conn.execute(
-                    update(job_leases)
-                    .where(job_leases.c.name == JOB_NAME, job_leases.c.owner == owner)
-                    .values(lease_until=None, last_run_at=self._clock())
-                )
-                uow.commit()
+            jobs.release(self._engine, JOB_NAME, owner=owner, now=self._clock())
         return results
 
 

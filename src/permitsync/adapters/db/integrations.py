@@ -128,6 +128,9 @@ def set_operator(
             state=state.value,
             state_changed_at=now,
             zones_synced_at=None,
+            zones_error=None,
+            zones_attempts=0,
+            zones_retry_at=None,
             updated_at=now,
         )
     )
@@ -183,7 +186,13 @@ def store_zones(
     conn.execute(
         update(integrations)
         .where(integrations.c.id == integration_id)
-        .values(zones_synced_at=now, zones_error=None, updated_at=now)
+        .values(
+            zones_synced_at=now,
+            zones_error=None,
+            zones_attempts=0,
+            zones_retry_at=None,
+            updated_at=now,
+        )
     )
 
 

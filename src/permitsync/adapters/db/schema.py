@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -160,6 +161,11 @@ integrations = Table(
     # Why the integration as a whole fails (refused credentials, withdrawn authorisation, a
     # redirect), in plain words; None while it works. Cleared by the next success.
     Column("failing_reason", String(500), nullable=True),
+    # The last health recorded on the timeline (healthy, degraded, failing).
+    Column("health", String(16), nullable=False, server_default="healthy"),
+    # Background zone pulls while Passport refuses the operator or is down.
+    Column("zones_attempts", Integer, nullable=False, server_default="0"),
+    Column("zones_retry_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("company_id", "provider", name="uq_integrations_company_provider"),
@@ -232,6 +238,8 @@ rights = Table(
     Column("attempts", Integer, nullable=False),
     Column("last_attempt_at", UTCDateTime(), nullable=True),
     Column("last_outcome", String(300), nullable=True),
+    # A test plate's right: the only kind sent before the integration is live.
+    Column("test", Boolean, nullable=False, server_default=false()),
     Index("ix_rights_due", "due_at"),
     # The claim's index: one integration's due rights in due order, without reading the
     # rights that are not due (most of them); partial, so it holds only the queue.
@@ -319,4 +327,68 @@ web_sessions = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Index("ix_web_sessions_user", "user_id"),
+)
+
+#: The tracking record: every step of an integration's setup and life, oldest first.
+integration_events = Table(
+    "integration_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("integration_id", Integer, ForeignKey("integrations.id"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("actor", String(NAME_LENGTH), nullable=False),
+    Column("message", String(1000), nullable=False),
+    Column("details", JSON, nullable=False),
+    Index("ix_integration_events_integration", "integration_id", "id"),
+)
+
+#: Per-company throttling of actions that call Passport from a request (GCRA, as the rate).
+action_throttles = Table(
+    "action_throttles",
+    metadata,
+    Column("company_id", String(EXTERNAL_ID_LENGTH), primary_key=True),
+    Column("action", String(40), primary_key=True),
+    Column("tat", UTCDateTime(), nullable=False),
+)
+
+#: Who hears about a company's integration: email addresses and a webhook.
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("company_id", String(EXTERNAL_ID_LENGTH), ForeignKey("companies.id"), primary_key=True),
+    Column("emails", JSON, nullable=False),
+    Column("webhook_url", String(2000), nullable=True),
+    # Standard Webhooks signing secret (whsec_...); shown once when created.
+    Column("webhook_secret", String(100), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("updated_by", String(NAME_LENGTH), nullable=False),
+)
+
+#: The notification outbox: one row per (timeline event, channel), written in the event's own
+#: transaction and delivered by workers with retries, like rights.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("company_id", String(EXTERNAL_ID_LENGTH), nullable=False),
+    Column("integration_id", Integer, ForeignKey("integrations.id"), nullable=False),
+    Column("event_id", Integer, ForeignKey("integration_events.id"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("target", String(2000), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("text", String(4000), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("due_at", UTCDateTime(), nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("event_id", "channel", name="uq_notifications_event_channel"),
+    Index("ix_notifications_due", "due_at"),
+    Index("ix_notifications_integration", "integration_id", "id"),
 )
