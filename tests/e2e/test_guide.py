@@ -156,7 +156,7 @@ def test_the_guide_end_to_end(guide: Guide) -> None:  # noqa: PLR0915 - the whol
     # Passport enables it: zones appear by themselves (background pulls with backoff).
     g.sim.replace_seed(default_seed())
     until(lambda: ok(g.own.get(PASSPORT))["state"] == "mapping")
-    assert len(ok(g.own.get(PASSPORT + "/zones"))) == 4
+    assert len(ok(g.own.get(PASSPORT + "/zones"))["data"]) == 4
 
     # 3. Mapping: exact and case-sensitive, with a hint.
     wrong = g.own.put(f"{CO}/locations/lot-b/zone", json={"zone": "lotb"})
@@ -239,7 +239,7 @@ def test_the_guide_end_to_end(guide: Guide) -> None:  # noqa: PLR0915 - the whol
     assert int(throttled.headers["Retry-After"]) >= 1
 
     # Every step is on the timeline, and every notification was delivered once.
-    kinds = [e["kind"] for e in ok(g.own.get(PASSPORT + "/timeline"))]
+    kinds = [e["kind"] for e in ok(g.own.get(PASSPORT + "/timeline"))["data"]]
     for kind in (
         "operator_id_received",
         "zones_pull_failed",
@@ -254,7 +254,12 @@ def test_the_guide_end_to_end(guide: Guide) -> None:  # noqa: PLR0915 - the whol
     ):
         assert kind in kinds, kind
     assert kinds.index("zones_pull_failed") < kinds.index("ready_for_testing") < kinds.index("live")
-    until(lambda: {n["state"] for n in ok(g.own.get(PASSPORT + "/notifications"))} == {"delivered"})
-    sent = ok(g.own.get(PASSPORT + "/notifications"))
+    until(
+        lambda: (
+            {n["state"] for n in ok(g.own.get(PASSPORT + "/notifications"))["data"]}
+            == {"delivered"}
+        )
+    )
+    sent = ok(g.own.get(PASSPORT + "/notifications"))["data"]
     assert len({(n["event_id"], n["channel"]) for n in sent}) == len(sent)
     assert len(g.hooks.received) == len([n for n in sent if n["channel"] == "webhook"])

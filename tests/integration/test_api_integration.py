@@ -238,8 +238,8 @@ def test_an_operator_passport_refuses_is_stored_awaiting_zones(
     assert words in created["zones_error"]
     assert "keeps asking" in created["zones_error"]
     assert created["zones_synced_at"] is None
-    assert ok(api.staff.get(INTEGRATION + "/zones")) == []
-    kinds = [e["kind"] for e in ok(api.staff.get(INTEGRATION + "/timeline"))]
+    assert ok(api.staff.get(INTEGRATION + "/zones"))["data"] == []
+    kinds = [e["kind"] for e in ok(api.staff.get(INTEGRATION + "/timeline"))["data"]]
     assert kinds == ["operator_id_received", "zones_pull_failed"]
     # The same again: the same integration, no second failure entry for the same reason.
     assert ok(api.staff.put(INTEGRATION, json={"operator_id": operator_id}))["id"] == created["id"]
@@ -616,7 +616,7 @@ def test_setup_routes_timeline_test_plate_and_throttle(api: Api) -> None:
     assert got["mappings"][0]["zone"] == "LotA"
     assert got["mappings"][0]["status"] == "mapped"
 
-    timeline = ok(own.get(INTEGRATION + "/timeline"))
+    timeline = ok(own.get(INTEGRATION + "/timeline"))["data"]
     assert [e["kind"] for e in timeline] == [
         "operator_id_received",
         "zones_synced",
