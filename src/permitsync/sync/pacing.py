@@ -25,7 +25,7 @@ def wait_for_slot(
     """Reserve one request of the integration's rate and sleep until it may go."""
     now = clock()
     with UnitOfWork(engine) as uow:
-        go_at = store.reserve_slot(uow.conn, integration_id=integration_id, now=now, rate=rate)
+        (go_at,) = store.reserve_slots(uow.conn, integration_id=integration_id, now=now, rate=rate)
         uow.commit()
     wait = (go_at - now).total_seconds()
     if wait > 0:
