@@ -17,6 +17,7 @@ from permitsync.api import (
     integration_routes,
     problems,
     registry_routes,
+    setup_routes,
 )
 from permitsync.api.body_limit import BodyLimitMiddleware
 from permitsync.api.deps import no_nul_in_query
@@ -45,6 +46,7 @@ def create_api(container: Container) -> FastAPI:
     app.include_router(health.router)
     app.include_router(registry_routes.router)
     app.include_router(integration_routes.router)
+    app.include_router(setup_routes.router)
     app.include_router(import_routes.router)
     docs.install(app)
 

@@ -4,6 +4,9 @@ zones, map locations to zones, go live or pause, replay parked rights, and read 
 The SQL is in :mod:`permitsync.adapters.db.integrations`, the lifecycle in
 :mod:`permitsync.domain.lifecycle`, the zone matcher in :mod:`permitsync.domain.zones`. Calls
 to Passport happen outside any database transaction: read → call → write.
+
+Just over 400 lines: each use case is a short read → call → write; the timeline, test plate,
+notifications and diagnosis already live in their own modules.
 """
 
 from __future__ import annotations

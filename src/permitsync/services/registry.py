@@ -3,6 +3,9 @@
 Each write runs in one unit of work: the permit, its version record and (through the
 :class:`PermitObserver`) the sync engine's "these rights need sync" marks commit together or
 not at all.
+
+Just over 400 lines: single and bulk permit writes share their validation and observer
+steps here, so that a file import and an API call cannot drift apart.
 """
 
 from __future__ import annotations

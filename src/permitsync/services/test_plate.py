@@ -10,6 +10,8 @@
 
 Each step is on the timeline. A failed run names the step and why: no mapped location,
 Passport refused (its problem), not seen in the lookup in time, Passport unreachable.
+
+Over 400 lines: the four steps, their waits and their timeline entries read as one procedure.
 No HTTP call is made inside a database transaction.
 """
 

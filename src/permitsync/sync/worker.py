@@ -4,6 +4,10 @@ record (commit).
 
 ``run_once`` is one deterministic step for tests; ``run`` loops until told to stop, waiting
 between steps on "new work" OR the poll interval OR "stop".
+
+Over 400 lines: the loop, its supervision and the recording of answers belong to one
+object; the decisions it applies are pure tables elsewhere (``domain.rights``,
+``sync.outcomes``).
 """
 
 from __future__ import annotations

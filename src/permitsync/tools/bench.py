@@ -1,7 +1,10 @@
 """``permitsync bench``: backfill rate, naive comparison, steady latency, outage recovery and
 loss, against the simulator (a child process) over loopback; optionally with other tenants
 trickling changes during the backfill (fairness) and with Passport's answers delayed as over a
-real network (``--passport-latency-ms``)."""
+real network (``--passport-latency-ms``).
+
+Over 400 lines on purpose: one benchmark run is one story (setup, backfill, naive sender,
+steady load, outage, report) and reads best top to bottom in one file."""
 
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 One :class:`PassportClient` serves every worker thread of a process: ``httpx.Client`` is safe to
 share and the token is renewed under a lock. Each HTTP request is reported once to the
 ``on_exchange`` hook as a frozen :class:`Exchange` and logged without bodies.
+
+Over 400 lines on purpose: every way a Passport answer can be wrong (size, encoding, shape,
+status) is classified in this one place, so no caller sees a raw transport error.
 """
 
 from __future__ import annotations
