@@ -185,6 +185,13 @@ def test_a_company_key_gets_no_5xx_and_nothing_of_another_company(
         tmp_path,
         "--phases",
         "examples,fuzzing,stateful",
+        # This run is about tenancy (no 5xx, nothing of another company); the staff run holds
+        # every check. Its stateful phase reported a valid permit PUT as "schema-violating
+        # request accepted" while naming the case itself "positive test case" (schemathesis
+        # 4.32's bookkeeping of a link-derived id), so negative-data rejection stays with the
+        # staff run.
+        "--exclude-checks",
+        "negative_data_rejection",
         foreign="harbour",
     )
     assert len(exchanges) > 300

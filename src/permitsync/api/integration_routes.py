@@ -308,7 +308,12 @@ def patch_integration(
     return _out(c, actor, company_id)
 
 
-@router.post(BASE + "/zones/refresh", response_model=ZonePage, summary="Pull zones again")
+@router.post(
+    BASE + "/zones/refresh",
+    response_model=ZonePage,
+    summary="Pull zones again",
+    responses=contract.answers(429),
+)
 def refresh_zones(company_id: CompanyId, actor: ActorDep, c: ContainerDep) -> ZonePage:
     """Pull the zone list from Passport again; answers the zones."""
     c.integrations.refresh_zones(actor, company_id)
@@ -340,7 +345,12 @@ def replay(
     return ReplayOut(replayed=count)
 
 
-@router.post(BASE + "/reconcile", response_model=ReconciliationOut, summary="Reconcile now")
+@router.post(
+    BASE + "/reconcile",
+    response_model=ReconciliationOut,
+    summary="Reconcile now",
+    responses=contract.answers(429),
+)
 def reconcile(company_id: CompanyId, actor: ActorDep, c: ContainerDep) -> ReconciliationOut:
     """Compare Passport's enforcement lookup with what was acknowledged, and repair now."""
     result = c.integrations.reconcile(actor, company_id, c.reconciler())

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from permitsync.api import contract
 from permitsync.api.deps import ActorDep, CompanyId, ContainerDep
 from permitsync.api.integration_routes import BASE
-from permitsync.api.schemas import Page, _In, examples, page_examples
+from permitsync.api.schemas import PLATE_PATTERN, Page, _In, examples, page_examples
 from permitsync.domain.ids import ID_PATTERN
 
 router = APIRouter(
@@ -48,8 +48,24 @@ class TestPlateIn(_In):
     model_config = examples({"location_id": "lot-b", "plate": "TEST123", "state": "NC"}, {})
 
     location_id: Annotated[str | None, Field(pattern=ID_PATTERN)] = None
-    plate: Annotated[str | None, Field(min_length=1, max_length=32)] = None
-    state: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    plate: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=32,
+            description="The plate to register (default `TEST123`), as a permit's plate",
+            json_schema_extra={"pattern": PLATE_PATTERN},
+        ),
+    ] = None
+    state: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="Its state or province (default `NC`), as a permit vehicle's state",
+            json_schema_extra={"format": "region"},
+        ),
+    ] = None
 
 
 class TestPlateStepOut(BaseModel):
@@ -135,10 +151,27 @@ class ContactsIn(_In):
         {"emails": ["ops@uni.example"], "webhook_url": "https://hooks.uni.example/permitsync"}
     )
 
-    emails: Annotated[list[Annotated[str, Field(max_length=254)]], Field(max_length=20)] = Field(
-        default_factory=list
-    )
-    webhook_url: Annotated[str | None, Field(max_length=2000)] = None
+    emails: Annotated[
+        list[
+            Annotated[
+                str,
+                Field(
+                    max_length=254,
+                    description="An email address (`name@domain.tld`)",
+                    json_schema_extra={"pattern": r"^[^@\s]+@\S*\.\S*$"},
+                ),
+            ]
+        ],
+        Field(max_length=20),
+    ] = Field(default_factory=list)
+    webhook_url: Annotated[
+        str | None,
+        Field(
+            max_length=2000,
+            description="Where to POST signed notifications: an `http://` or `https://` URL",
+            json_schema_extra={"pattern": "^https?://"},
+        ),
+    ] = None
 
 
 class ContactsOut(BaseModel):
@@ -360,7 +393,15 @@ class DiagnosisOut(BaseModel):
 @router.get("/plates/{plate}/diagnosis", response_model=DiagnosisOut, summary="Diagnose a plate")
 def diagnose_plate(
     company_id: CompanyId,
-    plate: Annotated[str, Path(min_length=1, max_length=32)],
+    plate: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=32,
+            description="The plate as written on a permit (`abc-123`)",
+            json_schema_extra={"pattern": PLATE_PATTERN},
+        ),
+    ],
     actor: ActorDep,
     c: ContainerDep,
 ) -> dict[str, Any]:
