@@ -76,9 +76,24 @@ def test_the_guide_from_the_dashboard(page: Page, dashboard: Dashboard) -> None:
     expect(lot_b).not_to_contain_text("not enforced")
     page.get_by_role("link", name="Checklist").click()
     expect(page.locator(".steps")).to_contain_text("1 of 2 location(s) mapped")
-    page.get_by_role("button", name="Go live").click()
+    expect(page.locator("#next-step")).to_contain_text("run the test plate")
+    page.get_by_label("Email addresses (one a line)").fill("ops@uni.example")
+    page.get_by_label("Webhook URL (optional)").fill("http://127.0.0.1:9/permitsync")
+    page.get_by_role("button", name="Save contacts").click()
+    expect(page.get_by_label("Signing secret")).to_have_value(re.compile(r"^whsec_"))
+    page.get_by_role("link", name="Back to the checklist").click()
+    expect(page.get_by_label("Email addresses (one a line)")).to_have_value("ops@uni.example")
+    page.evaluate("window.notReloaded = true")
+    page.get_by_role("button", name="Run the test plate").click()
+    expect(page.get_by_role("status")).to_contain_text("Test plate started")
+    page.evaluate("window.notReloaded = true")
+    expect(page.locator("[data-test-plate]")).to_have_attribute(
+        "data-test-plate", "passed", timeout=45_000
+    )
     expect(page.locator("#live-status [data-state]")).to_have_text("live")
-    expect(page.locator("#live-status")).to_contain_text(re.compile(r"Synced\s*1"))
+    expect(page.locator("#live-timeline")).to_contain_text("TEST123")
+    assert page.evaluate("window.notReloaded") is True
+    expect(page.locator("#live-status")).to_contain_text(re.compile(r"Pending\s*0"))
     screenshot(page, "company")
     page.get_by_role("link", name="Companies").click()
     expect(page.get_by_role("table")).to_contain_text("University")
@@ -88,6 +103,8 @@ def test_the_guide_from_the_dashboard(page: Page, dashboard: Dashboard) -> None:
     expect(page.locator("#live-status [data-state]")).to_have_text("paused")
     page.get_by_role("button", name="Resume sending").click()
     expect(page.locator("#live-status [data-state]")).to_have_text("live")
+    page.goto("/companies/uni/permits/p0")  # the permit written before going live was sent
+    expect(page.locator("#permit-rights [data-enforcement]")).to_have_text("synced")
 
 
 def test_a_permit_written_through_the_api_turns_synced_without_reload(
@@ -144,6 +161,26 @@ def test_a_parked_delivery_is_replayed(page: Page, dashboard: Dashboard) -> None
     page.goto("/companies/uni/health")
     expect(page.locator("figcaption").first).to_contain_text("1 partly refused")
     screenshot(page, "health")
+
+
+def test_plate_diagnosis_gives_the_verdict(page: Page, dashboard: Dashboard) -> None:
+    log_in(page, dashboard.user("staff@offstreet.example"))
+    set_up_company(page, dashboard)
+    dashboard.api.put(
+        "/api/v1/companies/uni/permits/p5", json=permit_body("DIAG-5", "lot-a")
+    ).raise_for_status()
+    page.goto("/companies/uni/permits/p5")
+    expect(page.locator("#permit-rights [data-enforcement]")).to_have_text("synced")
+    page.get_by_role("link", name="Plate diagnosis").click()
+    page.get_by_label("Plate").fill("diag 5")
+    page.get_by_role("button", name="Diagnose").click()
+    expect(page.locator("#verdict")).to_contain_text("DIAG5")
+    expect(page.get_by_role("link", name="p5")).to_be_visible()
+    expect(page.get_by_role("row").filter(has_text="Lot A")).to_contain_text("in_passport")
+    screenshot(page, "diagnosis")
+    page.get_by_label("Plate").fill("NOPE1")
+    page.get_by_role("button", name="Diagnose").click()
+    expect(page.locator("#verdict")).to_contain_text("no permit of this company has plate NOPE1")
 
 
 def test_a_company_admin_cannot_reach_another_company(page: Page, dashboard: Dashboard) -> None:

@@ -238,3 +238,57 @@ def test_overview_reads(synced: Container, sim: object) -> None:
     assert sum(b.acknowledged for b in hour.buckets) == 1
     assert any(b.latency_p50_ms is not None for b in hour.buckets)
     assert last.start + timedelta(minutes=5) >= synced.clock() - timedelta(seconds=1)
+
+
+def test_setup_forms_need_their_token(site: Site) -> None:
+    live_company(site.container, company_id="uni", locations={}, go_live=False)
+    hook = {"emails": "ops@uni.example", "webhook_url": "http://127.0.0.1:9/hook"}
+    with closing(site.log_in("admin@uni.example")) as client:
+        for data in ({}, {"csrf_token": "forged"}):
+            for path, form in (("contacts", hook), ("test-plate", {})):
+                answer = client.post(f"/companies/uni/{path}", data={**form, **data})
+                assert answer.status_code == 403, path
+                assert "Form refused" in answer.text
+        assert site.container.notifications.get_contacts(STAFF, "uni")["emails"] == []
+        assert "data-test-plate" not in client.get("/companies/uni").text  # none started
+
+        token = csrf_of(client, "/companies/uni")
+        shown = client.post("/companies/uni/contacts", data={**hook, "csrf_token": token})
+        assert shown.status_code == 200
+        secret = re.search(r'id="secret" readonly value="(whsec_[^"]+)"', shown.text)
+        assert secret is not None
+        page = client.get("/companies/uni").text
+        assert "ops@uni.example" in page
+        assert secret[1] not in page  # shown once, never again
+        again = client.post("/companies/uni/contacts", data={**hook, "csrf_token": token})
+        assert again.status_code == 303  # the same URL keeps its secret: nothing to show
+        bad = client.post(
+            "/companies/uni/contacts", data={"emails": "not an email", "csrf_token": token}
+        )
+        assert "emails" in client.get(bad.headers["location"]).text
+        assert site.container.notifications.get_contacts(STAFF, "uni")["emails"] == [
+            "ops@uni.example"
+        ]
+
+
+def test_setup_pages_of_another_company_are_out_of_reach(site: Site) -> None:
+    live_company(site.container, company_id="other", locations={}, go_live=False)
+    with closing(site.log_in("admin@uni.example")) as client:
+        assert client.get("/companies/other/diagnosis?plate=ABC1").status_code == 404
+        assert client.get("/companies/other/diagnosis").status_code == 404
+        token = csrf_of(client, "/companies/uni")
+        for path, form in (
+            ("contacts", {"emails": "x@uni.example"}),
+            ("test-plate", {}),
+        ):
+            answer = client.post(f"/companies/other/{path}", data={**form, "csrf_token": token})
+            assert answer.status_code == 303, path
+            assert "no company" in client.get("/companies/uni").text, path  # the flash
+        assert site.container.notifications.get_contacts(STAFF, "other")["emails"] == []
+        mine = client.get("/companies/uni/diagnosis?plate=ABC-1")
+        assert mine.status_code == 200
+        assert "no permit of this company has plate ABC1" in mine.text
+        bad = client.get("/companies/uni/diagnosis?plate=%21%21")
+        assert bad.status_code == 200
+        assert "plate" in bad.text
+        assert 'class="flash flash-error"' in bad.text

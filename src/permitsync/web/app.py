@@ -8,12 +8,18 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from permitsync.app import Container
-from permitsync.web import auth_pages, company_pages, live, permit_pages
+from permitsync.web import auth_pages, company_pages, live, permit_pages, setup_pages
 from permitsync.web.base import Web
 from permitsync.web.security import CookieSigner, SecurityHeaders
 
 STATIC_DIR = Path(__file__).parent / "static"
-ROUTERS = [auth_pages.router, company_pages.router, permit_pages.router, live.router]
+ROUTERS = [
+    auth_pages.router,
+    company_pages.router,
+    setup_pages.router,
+    permit_pages.router,
+    live.router,
+]
 
 
 def install_dashboard(app: FastAPI, container: Container) -> None:

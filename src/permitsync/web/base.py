@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +24,7 @@ from permitsync.services.errors import Conflict, Forbidden, NotFound
 from permitsync.services.users import Session
 from permitsync.web.nav import company_nav
 from permitsync.web.security import CookieSigner
+from permitsync.web.test_runs import TestRuns
 
 SESSION_COOKIE = "permitsync_session"
 LOGIN_CSRF_COOKIE = "permitsync_login_csrf"
@@ -52,11 +53,13 @@ TEMPLATES.env.filters["age"] = _age
 
 @dataclass
 class Web:
-    """The dashboard's state: the services' container and the cookie signer."""
+    """The dashboard's state: the services' container, the cookie signer and the test plate
+    runs started from its pages."""
 
     container: Container
     signer: CookieSigner
     session_max_age: float
+    test_runs: TestRuns = field(default_factory=TestRuns)
 
 
 class LoginRequired(Exception):

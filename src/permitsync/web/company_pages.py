@@ -13,8 +13,10 @@ from permitsync.app import Container
 from permitsync.domain.records import Integration
 from permitsync.services.auth import Actor
 from permitsync.services.errors import Forbidden, NotFound
+from permitsync.services.test_plate import DEFAULT_PLATE, DEFAULT_STATE
 from permitsync.web import charts
 from permitsync.web.base import PageRoute, PostDep, SessionDep, WebDep, act, render
+from permitsync.web.setup_pages import setup_status
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -52,9 +54,14 @@ def companies(request: Request, session: SessionDep, web: WebDep, q: str = "") -
 def company(request: Request, company_id: str, session: SessionDep, web: WebDep) -> HTMLResponse:
     c = web.container
     actor = session.user.actor
+    status = company_status(c, actor, company_id)
+    has_integration = status["integration"] is not None
     context = {
         "company": c.registry.get_company(actor, company_id),
-        **company_status(c, actor, company_id),
+        **status,
+        **setup_status(web, actor, company_id, has_integration=has_integration),
+        "contacts": c.notifications.get_contacts(actor, company_id),
+        "test_plate": f"{DEFAULT_PLATE} ({DEFAULT_STATE})",
         "live_url": f"/companies/{company_id}/live",
     }
     return render(request, "company.html", context, company_id=company_id)

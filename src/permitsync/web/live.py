@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from permitsync.web.base import TEMPLATES, PageRoute, SessionDep, WebDep
 from permitsync.web.company_pages import company_status
 from permitsync.web.permit_pages import FiltersDep, permit_detail, permits_table
+from permitsync.web.setup_pages import setup_status
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 #: How often a stream looks again, and how long one lasts (the browser reconnects by itself).
@@ -54,8 +55,13 @@ def company_live(
 
     def build() -> Fragments:
         status = company_status(c, actor, company_id)
+        setup = setup_status(
+            web, actor, company_id, has_integration=status["integration"] is not None
+        )
         return {
             "live-status": fragment("_company_status.html", company_id=company_id, **status),
+            "live-test": fragment("_test_plate.html", **setup),
+            "live-timeline": fragment("_timeline.html", **setup),
         }
 
     build()  # an unknown or foreign company is refused now, not inside the stream
