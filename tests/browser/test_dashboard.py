@@ -92,6 +92,9 @@ def test_the_guide_from_the_dashboard(page: Page, dashboard: Dashboard) -> None:
     )
     expect(page.locator("#live-status [data-state]")).to_have_text("live")
     expect(page.locator("#live-timeline")).to_contain_text("TEST123")
+    # The checklist's last step follows without a reload: live, the next-step hint gone.
+    expect(page.locator("#live-step .badge")).to_have_text("live")
+    expect(page.locator("#next-step")).to_have_count(0)
     assert page.evaluate("window.notReloaded") is True
     expect(page.locator("#live-status")).to_contain_text(re.compile(r"Pending\s*0"))
     screenshot(page, "company")

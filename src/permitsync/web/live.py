@@ -62,6 +62,14 @@ def company_live(
             "live-status": fragment("_company_status.html", company_id=company_id, **status),
             "live-test": fragment("_test_plate.html", **setup),
             "live-timeline": fragment("_timeline.html", **setup),
+            # The checklist's last step follows the state too (a passing test plate goes live).
+            "live-step": fragment(
+                "_live_step.html",
+                integration=status["integration"],
+                company={"id": company_id},
+                user=session.user,
+                csrf_token=session.csrf_token,
+            ),
         }
 
     build()  # an unknown or foreign company is refused now, not inside the stream
