@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from permitsync.api import contract
 from permitsync.api.deps import ActorDep, CompanyId, ContainerDep
 from permitsync.api.integration_routes import BASE
-from permitsync.api.schemas import PLATE_PATTERN, Page, _In, examples, page_examples
+from permitsync.api.schemas import PLATE_PATTERN, Page, _In, example_of, examples, page_examples
 from permitsync.domain.ids import ID_PATTERN
 
 router = APIRouter(
@@ -313,16 +313,7 @@ class DiagnosedPermitOut(BaseModel):
             "status": "active",
             "valid_from": _AT,
             "valid_to": "2026-12-31T23:59:00Z",
-            "locations": [
-                {
-                    "location_id": "lot-b",
-                    "location_name": "Lot B",
-                    "zone": "LotB",
-                    "mapping": "mapped",
-                    "verdict": "in_passport",
-                    "message": "Passport has it in LotB until 2026-12-31 23:59 EST",
-                }
-            ],
+            "locations": [example_of(DiagnosedLocationOut)],
             "rights": [],
         }
     )
@@ -349,34 +340,9 @@ class DiagnosisOut(BaseModel):
             "plate": "abc-123",
             "normalized": "ABC123",
             "integration_state": "live",
-            "permits": [
-                {
-                    "permit_id": "P-1001",
-                    "status": "active",
-                    "valid_from": _AT,
-                    "valid_to": "2026-12-31T23:59:00Z",
-                    "locations": [
-                        {
-                            "location_id": "lot-b",
-                            "location_name": "Lot B",
-                            "zone": "LotB",
-                            "mapping": "mapped",
-                            "verdict": "in_passport",
-                            "message": "Passport has it in LotB until 2026-12-31 23:59 EST",
-                        }
-                    ],
-                    "rights": [],
-                }
-            ],
-            "passport_lookup": {"ok": True, "error": None, "rights": []},
-            "verdicts": [
-                {
-                    "permit_id": "P-1001",
-                    "location_id": "lot-b",
-                    "verdict": "in_passport",
-                    "message": "Passport has it in LotB until 2026-12-31 23:59 EST",
-                }
-            ],
+            "permits": [example_of(DiagnosedPermitOut)],
+            "passport_lookup": example_of(LookupOut),
+            "verdicts": [example_of(VerdictOut)],
             "summary": "Passport has it in LotB until 2026-12-31 23:59 EST",
         }
     )

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, func, select
 
+from permitsync.adapters.db import integrations as repo
 from permitsync.adapters.db.schema import integrations, locations, zone_mappings, zones
 from permitsync.domain.lifecycle import NEXT_STEP, IntegrationState, setup_state
 from permitsync.services.timeline import EventKind, Timeline
@@ -86,7 +87,7 @@ def settle(
         mapped=count_mapped(conn, integration_id, stale=False),
     )
     if wanted is not current:
-        write_state(conn, integration_id, wanted, now)
+        repo.set_state(conn, integration_id, wanted, now)
         if wanted is IntegrationState.READY_FOR_TESTING:
             timeline.record(
                 conn,
@@ -111,17 +112,6 @@ def settle(
     return wanted
 
 
-def write_state(
-    conn: Connection, integration_id: int, state: IntegrationState, now: datetime
-) -> None:
-    """Store a new state (the caller records why)."""
-    conn.execute(
-        update(integrations)
-        .where(integrations.c.id == integration_id)
-        .values(state=state.value, state_changed_at=now, updated_at=now)
-    )
-
-
 def go_live_or_pause(
     conn: Connection,
     integration_id: int,
@@ -137,7 +127,7 @@ def go_live_or_pause(
     it: live, resumed (live after paused) or paused. False when nothing changed."""
     if wanted is current:
         return False
-    write_state(conn, integration_id, wanted, now)
+    repo.set_state(conn, integration_id, wanted, now)
     if wanted is IntegrationState.PAUSED:
         kind, message = EventKind.PAUSED, "Paused: changes are queued and nothing is sent."
     elif current is IntegrationState.PAUSED:
