@@ -4,8 +4,10 @@ households grouped, the three modes, CSV and XLSX, idempotent re-import."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import Workbook
@@ -16,7 +18,7 @@ from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.adapters.sheets import SheetError
 from permitsync.app import Container, build_container, utc_now
 from permitsync.config import Settings
-from permitsync.domain.permits import PermitTerms
+from permitsync.domain.permits import PermitInput, PermitTerms, VehicleInput, normalize_permit
 from permitsync.domain.sheets import SheetField
 from permitsync.services.auth import Actor
 from permitsync.services.errors import NotFound
@@ -340,7 +342,7 @@ def test_a_failure_mid_file_leaves_whole_chunks_and_says_how_far_it_got(
     from sqlalchemy.exc import OperationalError  # noqa: PLC0415
 
     registry = sqlite_container.registry
-    real = registry.put_permits
+    real = registry.put_checked_permits
     calls: list[int] = []
 
     def failing_second_chunk(*args: object, **kwargs: object) -> object:
@@ -349,7 +351,7 @@ def test_a_failure_mid_file_leaves_whole_chunks_and_says_how_far_it_got(
             raise OperationalError("INSERT", {}, Exception("disk I/O error"))
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(registry, "put_permits", failing_second_chunk)
+    monkeypatch.setattr(registry, "put_checked_permits", failing_second_chunk)
     lines = "".join(f"P{i:02d},PL{i:04d},NC,2026-12-01,,lot-a\n" for i in range(25))
     report = run(sqlite_container, write(tmp_path, HEADER + lines), chunk_size=10)
     assert report.failure is not None
@@ -359,3 +361,50 @@ def test_a_failure_mid_file_leaves_whole_chunks_and_says_how_far_it_got(
     assert (report.created, report.chunks_written) == (10, 1)
     assert not report.ok
     assert sorted(permits(sqlite_container)) == [f"P{i:02d}" for i in range(10)]
+
+
+def test_a_location_gone_between_check_and_write_is_reported_at_its_cell(
+    sqlite_container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing trusts the check's terms but looks at the locations again: a permit whose
+    location went in between is reported at the location cell and not stored; the rest are."""
+    registry = sqlite_container.registry
+    real = registry.put_checked_permits
+
+    def location_gone(
+        actor: Actor, company_id: str, items: list[tuple[str, PermitTerms]]
+    ) -> object:
+        moved = [
+            (key, replace(terms, location_ids=("lot-gone",)) if key == "P01" else terms)
+            for key, terms in items
+        ]
+        return real(actor, company_id, moved)
+
+    monkeypatch.setattr(registry, "put_checked_permits", location_gone)
+    lines = "".join(f"P{i:02d},PL{i:04d},NC,2026-12-01,,lot-a\n" for i in range(3))
+    report = run(sqlite_container, write(tmp_path, HEADER + lines))
+    assert report.created == 2
+    assert report.bad_permits == 1
+    assert [(p.row, p.column, p.value) for p in report.problems] == [(3, "Location", "lot-a")]
+    assert "no location 'lot-gone'" in report.problems[0].reason
+    assert sorted(permits(sqlite_container)) == ["P00", "P02"]
+
+
+def test_checked_terms_naming_an_unknown_location_are_refused_by_index(
+    sqlite_container: Container,
+) -> None:
+    good = normalize_permit(
+        PermitInput(
+            location_ids=["lot-a"],
+            vehicles=[VehicleInput("ABC123", "NC", None)],
+            valid_from="2026-12-01",
+            valid_to=None,
+        ),
+        timezone_of=lambda _: ZoneInfo("America/New_York"),
+    )
+    outcome = sqlite_container.registry.put_checked_permits(
+        STAFF, COMPANY, [("ok", good), ("bad", replace(good, location_ids=("lot-a", "nowhere")))]
+    )
+    assert (outcome.created, list(outcome.errors)) == (1, [1])
+    assert [e.field for e in outcome.errors[1]] == ["location_ids[1]"]
+    assert sorted(permits(sqlite_container)) == ["ok"]

@@ -140,6 +140,15 @@ def normalize_permit(
     return PermitTerms(tuple(location_ids), tuple(vehicles), valid_from, valid_to, status)
 
 
+def recheck_locations(terms: PermitTerms, *, timezone_of: Callable[[str], ZoneInfo | None]) -> None:
+    """Terms that passed :func:`normalize_permit` a moment ago: raise
+    :class:`DomainValidationError` if a location they name has gone since."""
+    errors: list[FieldError] = []
+    _check_locations(terms.location_ids, timezone_of, errors)
+    if errors:
+        raise DomainValidationError(errors)
+
+
 def _check_locations(
     location_ids: Sequence[str],
     timezone_of: Callable[[str], ZoneInfo | None],

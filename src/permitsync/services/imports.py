@@ -3,9 +3,10 @@
 Every row is checked with the API's own permit rules (:func:`normalize_permit`), and bad rows
 are reported by row number (the header is row 1), column, value and reason. By default
 nothing is written when any row is bad; ``partial`` writes the good permits; ``dry_run``
-writes nothing. Permits are written through :meth:`Registry.put_permits`, one unit of work
-per chunk, so the engine sends them like any other change and a failure mid-file leaves
-whole chunks. Importing the same file again changes nothing.
+writes nothing. Permits are written through :meth:`Registry.put_checked_permits` (the terms
+the check produced: nothing is checked twice), one unit of work per chunk, so the engine
+sends them like any other change and a failure mid-file leaves whole chunks. Importing the
+same file again changes nothing.
 
 Rows of one permit (a household permit: the same permit id, several plates; or several
 locations) may lie anywhere in the file. To group them in bounded memory, the first pass
@@ -15,10 +16,12 @@ permit, in the order of each permit's first row, so that "how far it got" reads 
 
 from __future__ import annotations
 
+import marshal
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import groupby
 from pathlib import Path
 
@@ -26,11 +29,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from permitsync.adapters.sheets import Sheet, SheetError, open_sheet
 from permitsync.domain.errors import DomainValidationError
-from permitsync.domain.permits import normalize_permit
+from permitsync.domain.permits import PermitStatus, PermitTerms, Vehicle, normalize_permit
 from permitsync.domain.sheets import SheetField, cell_text, match_headers
 from permitsync.services.auth import Actor
 from permitsync.services.errors import ServiceError
-from permitsync.services.import_rows import RowParser, RowProblem, SheetPermit, SheetRow
+from permitsync.services.import_rows import RowParser, RowProblem, SheetRow
 from permitsync.services.registry import Registry
 
 __all__ = ["ImportOptions", "ImportReport", "Importer", "Progress", "SheetError"]
@@ -98,6 +101,30 @@ class ImportReport:
         return f"{head}: {did}{bad}{failed}"
 
 
+def _pack(terms: PermitTerms) -> bytes:
+    """Terms as bytes, several times faster than pickle (plain values through marshal)."""
+    return marshal.dumps(
+        (
+            terms.location_ids,
+            tuple((v.plate, v.raw_plate, v.state, v.country) for v in terms.vehicles),
+            terms.valid_from.isoformat(),
+            terms.valid_to.isoformat() if terms.valid_to else None,
+            terms.status.value,
+        )
+    )
+
+
+def _unpack(blob: bytes) -> PermitTerms:
+    location_ids, vehicles, valid_from, valid_to, status = marshal.loads(blob)  # noqa: S302 - written by _pack in this run
+    return PermitTerms(
+        location_ids,
+        tuple(Vehicle(*v) for v in vehicles),
+        datetime.fromisoformat(valid_from),
+        datetime.fromisoformat(valid_to) if valid_to else None,
+        PermitStatus(status),
+    )
+
+
 class _Spill:
     """Parsed rows on disk, read back grouped by permit in first-row order."""
 
@@ -110,10 +137,12 @@ class _Spill:
             CREATE TABLE rows (key TEXT, row INTEGER, location TEXT, location_raw TEXT,
                 plate TEXT, state TEXT, country TEXT, start TEXT, start_raw TEXT, end TEXT,
                 end_raw TEXT, status TEXT, status_raw TEXT);
-            CREATE TABLE permits (key TEXT PRIMARY KEY, first_row INTEGER, bad INTEGER);
+            CREATE TABLE permits (key TEXT PRIMARY KEY, first_row INTEGER);
+            CREATE TABLE checked (first_row INTEGER PRIMARY KEY, key TEXT, terms BLOB);
             """
         )
         self._pending: list[tuple[str, SheetRow]] = []
+        self._checked: list[tuple[int, str, bytes]] = []
 
     def add(self, key: str, row: SheetRow) -> None:
         self._pending.append((key, row))
@@ -126,13 +155,34 @@ class _Spill:
             [(key, *row) for key, row in self._pending],
         )
         self._db.executemany(
-            "INSERT OR IGNORE INTO permits VALUES (?, ?, 0)",
+            "INSERT OR IGNORE INTO permits VALUES (?, ?)",
             [(key, row.row) for key, row in self._pending],
         )
         self._pending.clear()
 
-    def mark_bad(self, keys: Sequence[str]) -> None:
-        self._db.executemany("UPDATE permits SET bad = 1 WHERE key = ?", [(k,) for k in keys])
+    def add_checked(self, key: str, first_row: int, terms: PermitTerms) -> None:
+        """Keep the terms a good permit checked to, so that writing need not check again."""
+        self._checked.append((first_row, key, _pack(terms)))
+        if len(self._checked) >= _SPILL_BATCH:
+            self.flush_checked()
+
+    def flush_checked(self) -> None:
+        self._db.executemany("INSERT INTO checked VALUES (?, ?, ?)", self._checked)
+        self._checked.clear()
+
+    def checked(self) -> Iterator[tuple[str, int, PermitTerms]]:
+        """The good permits' terms, in the order of their first rows."""
+        for first_row, key, blob in self._db.execute("SELECT * FROM checked ORDER BY first_row"):
+            yield key, first_row, _unpack(blob)
+
+    def rows_of(self, key: str) -> list[SheetRow]:
+        """The rows of one permit."""
+        cursor = self._db.execute(
+            "SELECT row, location, location_raw, plate, state, country, start, start_raw, end,"
+            " end_raw, status, status_raw FROM rows WHERE key = ? ORDER BY row",
+            (key,),
+        )
+        return [SheetRow(*record) for record in cursor]
 
     def finish(self) -> int:
         """Index the rows for reading; the number of permits."""
@@ -140,13 +190,11 @@ class _Spill:
         self._db.execute("CREATE INDEX rows_by_key ON rows (key, row)")
         return int(self._db.execute("SELECT count(*) FROM permits").fetchone()[0])
 
-    def permits(self, *, good_only: bool = False) -> Iterator[tuple[str, list[SheetRow]]]:
+    def permits(self) -> Iterator[tuple[str, list[SheetRow]]]:
         cursor = self._db.execute(
             "SELECT p.key, r.row, r.location, r.location_raw, r.plate, r.state, r.country,"
             " r.start, r.start_raw, r.end, r.end_raw, r.status, r.status_raw"
-            " FROM permits p JOIN rows r ON r.key = p.key WHERE p.bad <= ?"
-            " ORDER BY p.first_row, r.row",
-            (0 if good_only else 1,),
+            " FROM permits p JOIN rows r ON r.key = p.key ORDER BY p.first_row, r.row"
         )
         for key, group in groupby(cursor, key=lambda record: record[0]):
             yield key, [SheetRow(*record[1:]) for record in group]
@@ -238,17 +286,19 @@ class Importer:
             permit = parser.assemble(key, rows)
             problems = parser.conflicts(rows)
             try:
-                normalize_permit(permit.data, timezone_of=parser.timezones.get)
+                terms = normalize_permit(permit.data, timezone_of=parser.timezones.get)
             except DomainValidationError as exc:
                 problems += [parser.locate(permit, error) for error in exc.errors]
             if problems:
                 bad.add(key)
+            elif key not in bad:
+                spill.add_checked(key, rows[0].row, terms)
             fresh = [p for p in problems if (p.row, p.column) not in reported]
             report.problems.extend(fresh)
             reported.update((p.row, p.column) for p in fresh)
             if done % _SPILL_BATCH == 0:
                 tell("checking", done / max(report.permits, 1))
-        spill.mark_bad(sorted(bad))
+        spill.flush_checked()
         report.bad_permits = len(bad)
         report.problems.sort(key=lambda p: p.row)
         tell("checking", 1.0)
@@ -264,34 +314,36 @@ class Importer:
         tell: Progress,
     ) -> None:
         todo = max(report.permits - report.bad_permits, 1)
-        chunk: list[SheetPermit] = []
-        for key, rows in spill.permits(good_only=True):
-            chunk.append(parser.assemble(key, rows))
+        tell("writing", 0.0)
+        chunk: list[tuple[str, int, PermitTerms]] = []
+        for checked in spill.checked():
+            chunk.append(checked)
             if len(chunk) >= options.chunk_size:
-                if not self._write_chunk(actor, company_id, chunk, parser, report):
+                if not self._write_chunk(actor, company_id, chunk, spill, parser, report):
                     return
                 tell("writing", (report.written + report.unchanged) / todo)
                 chunk = []
         if chunk:
-            self._write_chunk(actor, company_id, chunk, parser, report)
+            self._write_chunk(actor, company_id, chunk, spill, parser, report)
         tell("writing", 1.0)
 
     def _write_chunk(
         self,
         actor: Actor,
         company_id: str,
-        chunk: list[SheetPermit],
+        chunk: list[tuple[str, int, PermitTerms]],
+        spill: _Spill,
         parser: RowParser,
         report: ImportReport,
     ) -> bool:
         try:
-            outcome = self._registry.put_permits(
-                actor, company_id, [(p.key, p.data) for p in chunk]
+            outcome = self._registry.put_checked_permits(
+                actor, company_id, [(key, terms) for key, _, terms in chunk]
             )
         except (SQLAlchemyError, ServiceError) as exc:
-            first = chunk[0]
+            key, first_row, _ = chunk[0]
             report.failure = (
-                f"stopped at row {first.rows[0].row} (permit {first.key}): {exc}; the "
+                f"stopped at row {first_row} (permit {key}): {exc}; the "
                 f"{report.chunks_written} chunk(s) before it ({report.written + report.unchanged}"
                 " permits) are stored; importing the same file again finishes the job"
             )
@@ -302,6 +354,8 @@ class Importer:
         report.unchanged += outcome.unchanged
         for index, errors in outcome.errors.items():
             # Checked a moment ago; a location removed since then lands here.
-            report.problems += [parser.locate(chunk[index], error) for error in errors]
+            key = chunk[index][0]
+            permit = parser.assemble(key, spill.rows_of(key))
+            report.problems += [parser.locate(permit, error) for error in errors]
             report.bad_permits += 1
         return True

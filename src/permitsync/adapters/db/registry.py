@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, exists, insert, select, update
 
+from permitsync.adapters.db.bulk import insert_rows
 from permitsync.adapters.db.schema import (
     companies,
     locations,
@@ -278,35 +279,46 @@ def insert_permits(
     returns their surrogate keys in the order of ``items``."""
     if not items:
         return []
-    pks = [
-        int(pk)
-        for pk in conn.execute(
-            insert(permits).returning(permits.c.pk, sort_by_parameter_order=True),
-            [
-                {
-                    "company_id": company_id,
-                    "external_id": permit_id,
-                    "status": terms.status.value,
-                    "valid_from": terms.valid_from,
-                    "valid_to": terms.valid_to,
-                    "version": 1,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for permit_id, terms in items
-            ],
-        ).scalars()
-    ]
-    conn.execute(
-        insert(permit_vehicles),
+    insert_rows(
+        conn,
+        permits,
+        [
+            {
+                "company_id": company_id,
+                "external_id": permit_id,
+                "status": terms.status.value,
+                "valid_from": terms.valid_from,
+                "valid_to": terms.valid_to,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for permit_id, terms in items
+        ],
+    )
+    # Read back rather than RETURNING: one executemany cannot return rows on every driver.
+    pk_of = {
+        row.external_id: row.pk
+        for row in conn.execute(
+            select(permits.c.external_id, permits.c.pk).where(
+                permits.c.company_id == company_id,
+                permits.c.external_id.in_([permit_id for permit_id, _ in items]),
+            )
+        )
+    }
+    pks = [int(pk_of[permit_id]) for permit_id, _ in items]
+    insert_rows(
+        conn,
+        permit_vehicles,
         [
             _vehicle_row(pk, position, company_id, v)
             for pk, (_, terms) in zip(pks, items, strict=True)
             for position, v in enumerate(terms.vehicles)
         ],
     )
-    conn.execute(
-        insert(permit_locations),
+    insert_rows(
+        conn,
+        permit_locations,
         [
             {"permit_pk": pk, "position": position, "company_id": company_id, "location_id": lid}
             for pk, (_, terms) in zip(pks, items, strict=True)
@@ -366,8 +378,7 @@ def _vehicle_row(pk: int, position: int, company_id: str, v: Vehicle) -> dict[st
 
 def insert_versions(conn: Connection, versions: Sequence[dict[str, Any]]) -> None:
     """Insert version records (keys: the columns of ``permit_versions``) in one statement."""
-    if versions:
-        conn.execute(insert(permit_versions), list(versions))
+    insert_rows(conn, permit_versions, versions)
 
 
 def insert_version(

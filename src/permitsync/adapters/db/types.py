@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -58,9 +59,14 @@ def _sqlite_text(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         raise ValueError("naive datetime refused: permitsync stores UTC only")
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return _utc_text(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _utc_text(value: datetime) -> str:
+    # Cached: a bulk write binds the same few instants (now, a day's start) thousands of
+    # times. Equal instants in other zones hash alike and rightly share the UTC text.
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
 
 
 def _sqlite_datetime(value: str | None) -> datetime | None:

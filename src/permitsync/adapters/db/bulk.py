@@ -1,0 +1,36 @@
+"""Many rows into one table in one ``executemany``, with the columns' own conversions.
+
+``conn.execute(insert(table), rows)`` builds and processes a parameter dictionary per row
+inside SQLAlchemy; for a bulk import that was a third of the time spent writing. Here each
+value goes through its column type's bind processor for this dialect (the same conversion
+SQLAlchemy applies: UTC text on SQLite, JSON text, ...) and the driver gets plain tuples or
+dictionaries in one ``executemany``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, insert
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (each with the same keys, which name columns of ``table``)."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    # inline(): no RETURNING of generated keys (PostgreSQL would add one for the primary key).
+    compiled = insert(table).inline().compile(dialect=dialect, column_keys=list(rows[0]))
+    names = list(compiled.positiontup or ()) if compiled.positional else list(rows[0])
+    # Column by column, so that each conversion runs in one tight loop; then zipped to rows.
+    columns: list[list[Any]] = []
+    for name in names:
+        values = [row[name] for row in rows]
+        convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        columns.append(values if convert is None else list(map(convert, values)))
+    tuples = zip(*columns, strict=True)
+    params: list[Any] = (
+        list(tuples) if compiled.positional else [dict(zip(names, t, strict=True)) for t in tuples]
+    )
+    conn.exec_driver_sql(str(compiled), params)
