@@ -1,6 +1,7 @@
 """``permitsync demo`` as a new user runs it: a real process in an empty folder, on free ports;
-it starts, a permit written through its API reaches the simulated Passport, and Ctrl-C
-(SIGINT) stops it cleanly within seconds."""
+it starts, its company went live through the guide's workflow (the test plate passed, every
+step on the timeline), a permit written through its API reaches the simulated Passport, and
+Ctrl-C (SIGINT) stops it cleanly within seconds."""
 
 from __future__ import annotations
 
@@ -25,6 +26,20 @@ from tests.support.server import free_port
 CLI = "from permitsync.cli import main; main()"
 START_TIMEOUT_S = 180  # a cold start on a loaded 2-core machine
 BANNER = "permitsync demo is running"
+#: The guide's steps on the demo company's timeline, in order (zone refreshes and health
+#: entries may fall between them).
+SETUP_STEPS = [
+    "operator_id_received",
+    "zones_synced",
+    "location_mapped",
+    "ready_for_testing",
+    "location_mapped",
+    "location_mapped",
+    "test_plate_sent",
+    "test_plate_seen",
+    "live",
+    "test_plate_removed",
+]
 
 
 def demo_process(cwd: Path, *args: str) -> subprocess.Popen[str]:
@@ -81,8 +96,12 @@ def test_demo_starts_sends_permits_to_passport_and_stops_on_sigint(tmp_path: Pat
         assert f"{api}/docs" in banner
         assert f"{officer}/" in banner
         assert "300 permits: 300 created" in banner
+        assert re.search(
+            r"test plate TEST123 \(NC\) seen by Passport in zone \w+, so live\.", banner
+        )
         key = re.search(r"Staff API key \(shown once\):\s+(\S+)", banner)
         assert key is not None
+        assert_went_live_through_the_workflow(api, key[1])
         assert httpx.get(f"{api}/docs", timeout=10).status_code == 200
         assert httpx.get(f"{officer}/", timeout=10).status_code == 200
 
@@ -124,6 +143,25 @@ def test_demo_starts_sends_permits_to_passport_and_stops_on_sigint(tmp_path: Pat
     assert "Traceback" not in stderr
     assert "demo stopped" in stderr
     assert (tmp_path / "var" / "demo" / "demo.db").is_file()
+
+
+def assert_went_live_through_the_workflow(api: str, key: str) -> None:
+    """Live because the test plate passed: each step of the guide on the timeline, in order,
+    by the demo's setup; nothing forced by staff."""
+    headers = {"Authorization": f"Bearer {key}"}
+    base = f"{api}/api/v1/companies/university/integrations/passport"
+    integration = httpx.get(base, headers=headers, timeout=10).json()
+    assert integration["state"] == "live"
+    assert integration["operator_id"] == DEMO_OPERATOR_ID
+    timeline = httpx.get(f"{base}/timeline", headers=headers, timeout=10).json()["data"]
+    steps = [e for e in timeline if e["kind"] in set(SETUP_STEPS)]
+    assert [e["kind"] for e in steps] == SETUP_STEPS
+    assert {e["actor"] for e in steps} == {"demo-setup"}
+    live = next(e for e in timeline if e["kind"] == "live")
+    assert live["details"]["from"] == "ready_for_testing"
+    assert live["details"]["why"].startswith("test plate TEST123 verified in zone ")
+    assert not [e for e in timeline if "forced by staff" in e["message"]]
+    assert not [e for e in timeline if e["kind"] == "test_plate_failed"]
 
 
 @pytest.mark.slow

@@ -14,12 +14,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from permitsync.api.problems import problem
 from permitsync.domain.errors import FieldError
+from permitsync.domain.sheets import MAX_UPLOAD_BYTES
 from permitsync.services.auth import Actor
 
 #: Requests larger than this are refused with 413.
 MAX_BODY_BYTES = 1024 * 1024
-#: Permit file uploads (paths ending in ``/imports``) may be this large: about a million rows.
-MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+#: Permit file uploads (paths ending in this: the API's import and the dashboard's upload) may
+#: be :data:`~permitsync.domain.sheets.MAX_UPLOAD_BYTES` large.
 UPLOAD_SUFFIX = "/imports"
 #: The methods whose bodies the API parses.
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})

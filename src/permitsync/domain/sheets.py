@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from permitsync.domain.plates import normalize_plate
 
 __all__ = [
+    "MAX_UPLOAD_BYTES",
     "ColumnMap",
     "SheetField",
     "cell_text",
@@ -24,6 +25,10 @@ __all__ = [
     "sheet_time",
     "stable_permit_id",
 ]
+
+#: The largest permit file taken over HTTP (the API's import and the dashboard's upload): about
+#: a million rows.
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 
 
 class SheetField(StrEnum):

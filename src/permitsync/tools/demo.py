@@ -2,10 +2,12 @@
 
 It starts the Passport simulator in this process (the only product code that imports it, as
 the demo is its reason to exist), points permitsync at it with SQLite under ``var/demo``, sets
-up the company "University" the way the customer guide does (Operator ID → zones → mapping →
-live), imports a few hundred permits from a bundled sample file, and serves the API with a
-worker while a trickle of new permits, changes and cancellations keeps enforcement moving. The
-simulator's officer page shows the plates as a handheld would.
+up the company "University" the way the customer guide does, through the same services as the
+API and the dashboard (Operator ID → zones → mapping → the test plate, whose pass makes the
+integration live; every step on its timeline), imports a few hundred permits from a bundled
+sample file, and serves the API with a worker while a trickle of new permits, changes and
+cancellations keeps enforcement moving. The simulator's officer page shows the plates as a
+handheld would.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ SAMPLE_FILE = "demo_permits.csv"
 SETUP = Actor(key_name="demo-setup", is_staff=True, company_id=None)
 TRICKLE = Actor(key_name="demo-trickle", is_staff=True, company_id=None)
 TRICKLE_INTERVAL_S = 3.0
+#: The test plate's wait for Passport's lookup in the demo (the simulator shows a plate at
+#: once; the setting's 30 s would only delay a failing start). ``TEST_PLATE_TIMEOUT_S`` wins.
+DEMO_TEST_PLATE_TIMEOUT_S = 10.0
 _log = structlog.get_logger("permitsync.demo")
 
 
@@ -61,6 +66,7 @@ class DemoInfo:
     staff_key: str
     login: tuple[str, str]
     imported: ImportReport
+    verified: str
     data_dir: Path
     notes: tuple[str, ...] = ()
 
@@ -94,9 +100,13 @@ def demo_settings(base: Settings, *, sim_url: str, var_dir: Path, port: int) -> 
     database_url = base.database_url
     if "database_url" not in base.model_fields_set and base.is_sqlite:
         database_url = f"sqlite:///{var_dir / 'demo.db'}"
+    timeout_s = base.test_plate_timeout_s
+    if "test_plate_timeout_s" not in base.model_fields_set:
+        timeout_s = DEMO_TEST_PLATE_TIMEOUT_S
     return base.model_copy(
         update={
             "database_url": database_url,
+            "test_plate_timeout_s": timeout_s,
             "port": port,
             "passport_base_url": sim_url,
             "passport_client_id": DEMO_CLIENT_ID,
@@ -106,15 +116,37 @@ def demo_settings(base: Settings, *, sim_url: str, var_dir: Path, port: int) -> 
 
 
 def set_up(c: Container) -> None:
-    """The guide's setup of the demo company (idempotent): company, locations, the Passport
-    integration with its Operator ID (which pulls the zones), each location mapped, live."""
+    """The guide's first steps for the demo company (idempotent): company, locations, the
+    Passport integration with its Operator ID (which pulls the zones), each location mapped;
+    the integration is then ``ready_for_testing`` (or still live from an earlier run)."""
     c.registry.put_company(SETUP, COMPANY, name=COMPANY_NAME)
     for location_id, (name, _) in LOCATIONS.items():
         c.registry.put_location(SETUP, COMPANY, location_id, name=name, timezone="America/New_York")
     c.integrations.put(SETUP, COMPANY, operator_id=DEMO_OPERATOR_ID)
     for location_id, (_, zone) in LOCATIONS.items():
         c.integrations.map_location(SETUP, COMPANY, location_id, zone_id=None, zone=zone)
+
+
+def verify(c: Container) -> str:
+    """The guide's last step, with a worker running: the test plate, through the service the
+    API and the dashboard call, which makes the integration live when Passport's lookup shows
+    the plate. An integration already live (the demo run before) keeps its state. Should the
+    plate fail, staff's forced go-live keeps the demo usable and the answer says why. A line
+    for the banner."""
+    integration, _ = c.integrations.get(SETUP, COMPANY)
+    if integration.state in ("live", "paused"):
+        return f"{integration.state} (its test plate passed in an earlier run; see the timeline)"
+    result = c.test_plates.run(SETUP, COMPANY)
+    if result.ok:
+        return (
+            f"test plate {result.plate} ({result.state}) seen by Passport in zone {result.zone}, "
+            "so live"
+        )
+    failed = next((s for s in result.steps if not s.ok), None)
+    why = f"{failed.step}: {failed.message}" if failed else "no step passed"
+    _log.warning("demo.test_plate_failed", why=why)
     c.integrations.patch(SETUP, COMPANY, state="live")
+    return f"the test plate FAILED ({why}); made live by staff instead"
 
 
 def import_sample(c: Container) -> ImportReport:
@@ -226,6 +258,7 @@ def run_demo(
             upgrade(c.engine)
             set_up(c)
             c.start_workers()
+            verified = verify(c)
             imported = import_sample(c)
             suffix = secrets.token_hex(3)
             key = create_api_key(
@@ -241,6 +274,7 @@ def run_demo(
                     staff_key=key,
                     login=login,
                     imported=imported,
+                    verified=verified,
                     data_dir=var_dir,
                     notes=tuple(note for note in (api_note, sim_note) if note),
                 )
@@ -264,7 +298,8 @@ def print_banner(info: DemoInfo) -> None:
         f"  Passport (simulated) officer page:  {info.officer_url}",
         f"  Staff API key (shown once):         {info.staff_key}",
         f"  Company {COMPANY_NAME} ({COMPANY}): Operator ID {DEMO_OPERATOR_ID}, zones synced,",
-        "    Lot A → LotA, Lot B → LotB, Garage North → GN1, live.",
+        "    Lot A → LotA, Lot B → LotB, Garage North → GN1;",
+        f"    {info.verified}.",
         f"  Sample permits ({SAMPLE_FILE}): {imported.summary()}.",
         f"  Every {TRICKLE_INTERVAL_S:.0f} s a permit is sold, extended or cancelled.",
         "  Try:",

@@ -8,7 +8,14 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from permitsync.app import Container
-from permitsync.web import auth_pages, company_pages, live, permit_pages, setup_pages
+from permitsync.web import (
+    auth_pages,
+    company_pages,
+    import_pages,
+    live,
+    permit_pages,
+    setup_pages,
+)
 from permitsync.web.base import Web
 from permitsync.web.security import CookieSigner, SecurityHeaders
 
@@ -18,6 +25,7 @@ ROUTERS = [
     company_pages.router,
     setup_pages.router,
     permit_pages.router,
+    import_pages.router,
     live.router,
 ]
 

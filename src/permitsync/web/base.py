@@ -22,6 +22,7 @@ from permitsync.app import Container
 from permitsync.domain.errors import DomainValidationError
 from permitsync.services.errors import Conflict, Forbidden, NotFound
 from permitsync.services.users import Session
+from permitsync.web.import_runs import ImportRuns
 from permitsync.web.nav import company_nav
 from permitsync.web.security import CookieSigner
 from permitsync.web.test_runs import TestRuns
@@ -53,13 +54,14 @@ TEMPLATES.env.filters["age"] = _age
 
 @dataclass
 class Web:
-    """The dashboard's state: the services' container, the cookie signer and the test plate
-    runs started from its pages."""
+    """The dashboard's state: the services' container, the cookie signer, and the test plate
+    runs and imports started from its pages."""
 
     container: Container
     signer: CookieSigner
     session_max_age: float
     test_runs: TestRuns = field(default_factory=TestRuns)
+    import_runs: ImportRuns = field(default_factory=ImportRuns)
 
 
 class LoginRequired(Exception):

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from permitsync.web.base import TEMPLATES, PageRoute, SessionDep, WebDep
 from permitsync.web.company_pages import company_status
+from permitsync.web.import_pages import run_context, run_of
 from permitsync.web.permit_pages import FiltersDep, permit_detail, permits_table
 from permitsync.web.setup_pages import setup_status
 
@@ -105,4 +106,16 @@ def permit_live(
         return {"permit-rights": fragment("_permit_rights.html", **detail)}
 
     build()
+    return stream(request, build)
+
+
+@router.get("/companies/{company_id}/live/imports/{run_id}")
+def import_live(
+    request: Request, company_id: str, run_id: str, session: SessionDep, web: WebDep
+) -> EventSourceResponse:
+    run = run_of(web, session.user.actor, company_id, run_id)  # refused now, not in the stream
+
+    def build() -> Fragments:
+        return {"import-run": fragment("_import_run.html", **run_context(run, company_id))}
+
     return stream(request, build)

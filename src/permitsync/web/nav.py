@@ -18,6 +18,7 @@ COMPANY_PAGES: list[NavItem] = [
     NavItem("Checklist", ""),
     NavItem("Locations", "/locations"),
     NavItem("Permits", "/permits"),
+    NavItem("Import", "/imports"),
     NavItem("Plate diagnosis", "/diagnosis"),
     NavItem("Sync health", "/health"),
     NavItem("Parked", "/parked"),
