@@ -30,14 +30,14 @@ def hold_writes(dashboard: Dashboard, monkeypatch: pytest.MonkeyPatch) -> thread
     """Hold the next import before it writes, until the event is set (so that a test sees it
     running)."""
     registry = dashboard.container.registry
-    put_permits = registry.put_permits
+    put_checked_permits = registry.put_checked_permits
     release = threading.Event()
 
     def held(*args: Any, **kwargs: Any) -> Any:
         release.wait(30)
-        return put_permits(*args, **kwargs)
+        return put_checked_permits(*args, **kwargs)
 
-    monkeypatch.setattr(registry, "put_permits", held)
+    monkeypatch.setattr(registry, "put_checked_permits", held)
     return release
 
 
@@ -79,7 +79,7 @@ def test_a_file_with_a_bad_row_then_a_good_one(
     page.get_by_role("button", name="Import the file").click()
     result = page.locator("[data-import]")
     expect(result).to_have_attribute("data-import", "running")  # held before writing
-    expect(result).to_contain_text("Importing: checking 100%")
+    expect(result).to_contain_text("Importing: writing 0%")
     expect(page.get_by_label("Import progress")).to_have_attribute("value", "66")
     page.evaluate("window.notReloaded = true")
     release.set()

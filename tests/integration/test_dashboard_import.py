@@ -207,14 +207,14 @@ def test_progress_is_shown_while_it_runs_and_one_import_at_a_time(
 ) -> None:
     registry = site.container.registry
     release, writing = threading.Event(), threading.Event()
-    put_permits = registry.put_permits
+    put_checked_permits = registry.put_checked_permits
 
     def held(*args: Any, **kwargs: Any) -> Any:
         writing.set()
         assert release.wait(30)
-        return put_permits(*args, **kwargs)
+        return put_checked_permits(*args, **kwargs)
 
-    monkeypatch.setattr(registry, "put_permits", held)
+    monkeypatch.setattr(registry, "put_checked_permits", held)
     with closing(site.log_in("staff@x.example")) as client:
         try:
             run_page = started(upload(client, HEADER + GOOD))
