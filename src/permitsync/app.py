@@ -53,6 +53,10 @@ Clock = Callable[[], datetime]
 __all__ = ["Clock", "Container", "build_container", "utc_now"]
 
 
+#: How often a process looks whether the fleet-wide reconciliation is due.
+RECONCILE_CHECK_S = 30.0
+
+
 @dataclass
 class Container:
     """Everything a process needs, built from one :class:`Settings`."""
@@ -96,7 +100,6 @@ class Container:
             wakeup=self.wakeup,
             request_log=self.request_log,
             metrics=self.metrics,
-            reconciler=self.reconciler(),
             owner=owner,
         )
 
@@ -120,6 +123,18 @@ class Container:
                 tick,
             ),
         ]
+
+    def reconcile_chore(self) -> Chore:
+        """The fleet-wide scheduled reconciliation (one process at a time, through its job
+        lease, every ``sync_settings.reconcile_interval``)."""
+        reconciler = self.reconciler()
+        interval = self.sync_settings.reconcile_interval
+        return Chore(
+            "reconciliation",
+            RECONCILE_CHECK_S,
+            lambda owner: reconciler.run_scheduled(owner=owner, interval=interval),
+            time.monotonic,
+        )
 
     def reconciler(self) -> Reconciler:
         """The reconciliation of integrations against Passport's enforcement lookup."""
@@ -148,13 +163,17 @@ class Container:
             thread.start()
             self._threads.append((stop, thread))
             self._heartbeats.append((thread, worker.heartbeat))
-        if not any(thread.name == "chores" for _, thread in self._threads):
+        # Reconciliation has a thread of its own: a pass over a large operator takes many
+        # pages of Passport's lookup, which must delay neither sending nor notifications.
+        for name, chores in (("chores", self.chores()), ("reconcile", [self.reconcile_chore()])):
+            if any(thread.name == name for _, thread in self._threads):
+                continue
             stop = threading.Event()
             thread = threading.Thread(
                 target=run_chores,
-                args=(self.chores(),),
+                args=(chores,),
                 kwargs={"owner": worker_id(), "stop": stop, "tick_s": 0.25},
-                name="chores",
+                name=name,
                 daemon=True,
             )
             thread.start()

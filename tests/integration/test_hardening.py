@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from sqlalchemy import select, update
 from passport_sim.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_OPERATOR_ID
 from passport_sim.testing import SimServer
 from permitsync.adapters.db.schema import integrations, rights
+from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.adapters.passport.errors import (
     CREDENTIALS_REFUSED,
     FORBIDDEN,
@@ -26,7 +28,7 @@ from permitsync.adapters.passport.errors import (
 )
 from permitsync.app import Container, build_container
 from permitsync.config import Settings
-from permitsync.sync.reconcile import Reconciler
+from permitsync.sync.planner import RightsPlanner
 from tests.support.scenario import STAFF, live_company, permit, valid_plates
 
 EVENTS = "/v3/shared/events"
@@ -131,18 +133,19 @@ def test_a_right_that_failed_for_days_backs_off_at_the_cap(
         assert 0 < (row.due_at - c.clock()).total_seconds() <= c.sync_settings.retry.max_delay_s
 
 
-class Exploding(Reconciler):
-    """A reconciliation that raises a plain bug the first ``times`` runs."""
+class Exploding(RightsPlanner):
+    """A planner whose horizon refresh (a worker's housekeeping) raises a plain bug the first
+    ``times`` runs."""
 
-    def __init__(self, inner: Reconciler, times: int) -> None:
+    def __init__(self, inner: RightsPlanner, times: int) -> None:
         self.__dict__.update(inner.__dict__)
         self.left = times
 
-    def run_scheduled(self, **kwargs: Any) -> list[Any]:
+    def refresh_horizons(self, uow: UnitOfWork, now: datetime) -> int:
         if self.left > 0:
             self.left -= 1
             raise RuntimeError("a bug in housekeeping")
-        return super().run_scheduled(**kwargs)
+        return super().refresh_horizons(uow, now)
 
 
 def test_a_step_that_raises_is_logged_and_retried_and_the_worker_beats(
@@ -151,7 +154,7 @@ def test_a_step_that_raises_is_logged_and_retried_and_the_worker_beats(
     with tampered(database_url, sim) as (c, _):
         live_company(c)
         worker = c.worker(owner="w1")
-        worker.reconciler = Exploding(c.reconciler(), times=2)
+        worker.planner = Exploding(c.planner, times=2)
         stop = threading.Event()
         thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
         thread.start()
@@ -379,8 +382,8 @@ def test_readyz_is_unavailable_while_a_worker_fails_step_after_step(
 
     with tampered(database_url, sim) as (c, _):
         live_company(c)
-        exploding = Exploding(c.reconciler(), times=1_000)
-        c.reconciler = lambda: exploding  # type: ignore[method-assign]
+        exploding = Exploding(c.planner, times=1_000)
+        c.planner = exploding
         c.sync_settings = replace(c.sync_settings, housekeeping_interval_s=0)
         with serve_in_thread(create_api(c)) as base_url, httpx.Client(base_url=base_url) as http:
             assert http.get("/readyz").json().get("workers") is None  # runs none: ready

@@ -76,3 +76,25 @@ def test_reserving_many_is_reserving_one_after_another(
         go_at, last = rate.reserve(last, NOW)
         one_by_one.append(go_at)
     assert slots == one_by_one
+
+
+@pytest.mark.parametrize(
+    ("tat_after_s", "available"),
+    [
+        (None, 3),  # idle: the whole burst
+        (-5.0, 3),  # long idle
+        (0.0, 3),
+        (0.1, 2),  # one slot taken
+        (0.2, 1),
+        (0.25, 0),  # the third slot's time has not come
+        (0.3, 0),  # the burst used up
+        (0.9, 0),  # reserved well ahead
+    ],
+)
+def test_available_is_what_could_go_now(tat_after_s: float | None, available: int) -> None:
+    rate = RateLimit(per_second=10, burst=3)
+    tat = None if tat_after_s is None else NOW + timedelta(seconds=tat_after_s)
+    assert rate.available(tat, NOW) == available
+    # The same answer as reserving: exactly that many go at once.
+    slots, _ = rate.reserve_many(tat, NOW, available + 1)
+    assert [slot == NOW for slot in slots] == [True] * available + [False]

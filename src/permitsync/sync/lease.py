@@ -4,8 +4,9 @@ right is recorded by :mod:`permitsync.sync.store`."""
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Executable,
+    Integer,
     Row,
     and_,
     bindparam,
@@ -52,6 +55,8 @@ class Claimed:
     attempts: int
     changed_at: datetime
     complete: bool = True
+    #: When the lease taken with the claim runs out.
+    leased_until: datetime | None = None
 
 
 def open_gates(
@@ -174,10 +179,12 @@ def claim(
     lease: timedelta,
     limit: int,
     integration_ids: Sequence[int] | None = None,
+    caps: Mapping[int, int] | None = None,
 ) -> list[Claimed]:
     """Lease about ``limit`` due rights of the live integrations ``integration_ids`` that are
     not held by another worker (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's writer lock
-    serialises claims). Rights with nothing to send are marked synced on the way.
+    serialises claims), at most ``caps[i]`` of integration ``i``. Rights with nothing to send
+    are marked synced on the way.
 
     Fair across integrations: each one with due work gets an equal share of ``limit`` first,
     and only what the others leave goes to those with more, so a 200,000-right backfill never
@@ -201,7 +208,7 @@ def claim(
         return []
     # Before go-live only the test plate's rights are sent.
     test_only = {i for i in ids if live[i].state not in SENDING_STATES}
-    rows = _fair_rows(conn, ids, now=now, limit=limit, test_only=test_only)
+    rows = _fair_rows(conn, ids, now=now, limit=limit, test_only=test_only, caps=caps or {})
     claimed: list[Claimed] = []
     settled: list[dict[str, Any]] = []
     # Until Passport answers, a start or an extension is unsure (RightState): leased with the
@@ -235,6 +242,7 @@ def claim(
                 attempts=row.attempts,
                 changed_at=row.desired_changed_at,
                 complete=completes(action, state),
+                leased_until=now + lease,
             )
         )
         if action.kind is not EventType.STOPPED and action.end == row.desired_end:
@@ -290,26 +298,30 @@ def renew_leases(
 
 
 def _fair_rows(
-    conn: Connection, ids: list[int], *, now: datetime, limit: int, test_only: set[int]
+    conn: Connection,
+    ids: list[int],
+    *,
+    now: datetime,
+    limit: int,
+    test_only: set[int],
+    caps: Mapping[int, int],
 ) -> list[Row[Any]]:
     """About ``limit`` due rights: an equal share of each integration in ``ids`` first, then
-    what the others left to those that filled their share; the smallest integrations first."""
+    what the others left to those that filled their share; never more than an integration's
+    cap; the smallest integrations first."""
     share = -(-limit // len(ids))
-    rows = _due_rows(conn, ids, now=now, limit=share, test_only=test_only)
-    if len(ids) > 1:
-        taken = Counter(row.integration_id for row in rows)
-        hungry = [i for i in ids if taken[i] == share]
-    else:
-        taken, hungry = Counter({ids[0]: len(rows)}), ids if len(rows) == share else []
+    first = {i: min(share, caps.get(i, share)) for i in ids}
+    rows = _due_rows(conn, first, now=now, test_only=test_only)
+    taken = Counter(row.integration_id for row in rows)
+    hungry = [i for i in ids if taken[i] == first[i] and caps.get(i, share + 1) > first[i]]
     room = limit - len(rows)
     if hungry and room > 0:
-        # The same scan again, longer: its first ``share`` rows are the ones already read.
+        # The same scans again, longer: their first rows are the ones already read.
         seen = {row.id for row in rows}
         more = share + -(-room // len(hungry))
+        again = {i: min(more, caps.get(i, more)) for i in hungry}
         extra = [
-            r
-            for r in _due_rows(conn, hungry, now=now, limit=more, test_only=test_only)
-            if r.id not in seen
+            r for r in _due_rows(conn, again, now=now, test_only=test_only) if r.id not in seen
         ]
         taken.update(row.integration_id for row in extra)
         rows += extra
@@ -319,33 +331,48 @@ def _fair_rows(
 
 
 def _due_rows(
-    conn: Connection, ids: Sequence[int], *, now: datetime, limit: int, test_only: set[int]
+    conn: Connection, limits: Mapping[int, int], *, now: datetime, test_only: set[int]
 ) -> list[Row[Any]]:
-    """Up to ``limit`` due, unleased rights of each integration in ``ids``, oldest due
-    first: one ``UNION ALL`` of per-integration range scans of ``ix_rights_integration_due``
-    per chunk of integrations."""
+    """Up to ``limits[i]`` due, unleased rights of each integration ``i``, oldest due first:
+    one ``UNION ALL`` of per-integration range scans of ``ix_rights_integration_due`` per
+    chunk of integrations."""
     rows: list[Row[Any]] = []
+    ids = [i for i, limit in limits.items() if limit > 0]
     for start in range(0, len(ids), _INTEGRATIONS_PER_STATEMENT):
-        parts = [
-            select(
-                select(*_CLAIM_COLUMNS)
-                .where(
-                    rights.c.integration_id == integration_id,
-                    rights.c.due_at <= now,
-                    or_(rights.c.lease_until.is_(None), rights.c.lease_until < now),
-                    ~held(),
-                    *([rights.c.test.is_(True)] if integration_id in test_only else []),
-                )
-                .order_by(rights.c.due_at)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-                .subquery()
-            )
-            for integration_id in ids[start : start + _INTEGRATIONS_PER_STATEMENT]
-        ]
-        query = parts[0] if len(parts) == 1 else union_all(*parts)
-        rows += conn.execute(query).all()
+        chunk = ids[start : start + _INTEGRATIONS_PER_STATEMENT]
+        params: dict[str, Any] = {"now": now}
+        for k, integration_id in enumerate(chunk):
+            params[f"i{k}"] = integration_id
+            params[f"n{k}"] = limits[integration_id]
+        statement = _due_statement(tuple(i in test_only for i in chunk))
+        rows += conn.execute(statement, params).all()
     return rows
+
+
+@functools.lru_cache(maxsize=128)
+def _due_statement(test_only: tuple[bool, ...]) -> Executable:
+    """The due-rights scan of ``len(test_only)`` integrations (bound as ``i0``, ``n0``, ...,
+    ``now``), built once per shape: composing it anew for every claim of a running worker
+    took more of its time than executing it."""
+    now = bindparam("now", type_=rights.c.due_at.type)
+    parts = [
+        select(
+            select(*_CLAIM_COLUMNS)
+            .where(
+                rights.c.integration_id == bindparam(f"i{k}"),
+                rights.c.due_at <= now,
+                or_(rights.c.lease_until.is_(None), rights.c.lease_until < now),
+                ~held(),
+                *([rights.c.test.is_(True)] if only_test else []),
+            )
+            .order_by(rights.c.due_at)
+            .limit(bindparam(f"n{k}", type_=Integer))
+            .with_for_update(skip_locked=True)
+            .subquery()
+        )
+        for k, only_test in enumerate(test_only)
+    ]
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 def _state_of(row: Any) -> RightState:  # noqa: ANN401 - a SQLAlchemy Row

@@ -8,6 +8,7 @@ in the database and is moved under the row's lock, N workers together keep the o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,6 +31,14 @@ class RateLimit:
         tolerance = interval * (self.burst - 1)
         go_at = max(now, tat - tolerance)
         return go_at, tat + interval
+
+    def available(self, tat: datetime | None, now: datetime) -> int:
+        """How many requests could go at ``now`` without waiting (what :meth:`reserve` would
+        give a ``go_at`` of ``now``): ``burst`` when idle, 0 while the slots are taken."""
+        tat = tat if tat is not None and tat > now else now
+        ahead = (now + self.interval * (self.burst - 1) - tat) / self.interval
+        # A hair of tolerance: the slots are sums of float intervals.
+        return max(0, min(self.burst, math.floor(ahead + 1e-9) + 1))
 
     def reserve_many(
         self, tat: datetime | None, now: datetime, count: int

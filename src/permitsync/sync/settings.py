@@ -38,3 +38,10 @@ class SyncSettings:
     rate: RateLimit = field(default_factory=RateLimit)
     #: Reconciliation runs this often (one worker at a time across the fleet).
     reconcile_interval: timedelta = timedelta(minutes=15)
+
+    @property
+    def pipeline(self) -> int:
+        """Requests a running worker keeps claimed ahead (in flight, or queued for a sending
+        thread): twice its threads, so that they never wait for a claim, yet few enough that
+        a fresh change is not queued behind much backfill."""
+        return 2 * self.concurrency

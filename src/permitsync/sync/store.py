@@ -153,6 +153,20 @@ def replay(conn: Connection, *, integration_id: int, now: datetime, permit_pk: i
     return int(result.rowcount or 0)
 
 
+def rate_room(
+    conn: Connection, integration_ids: Sequence[int], *, now: datetime, rate: RateLimit
+) -> dict[int, int]:
+    """Requests each integration could send at ``now`` without waiting for its rate."""
+    if not integration_ids:
+        return {}
+    rows = conn.execute(
+        select(integrations.c.id, integrations.c.rate_tat).where(
+            integrations.c.id.in_(list(integration_ids))
+        )
+    )
+    return {row.id: rate.available(row.rate_tat, now) for row in rows}
+
+
 def reserve_slots(
     conn: Connection, *, integration_id: int, now: datetime, rate: RateLimit, count: int = 1
 ) -> list[datetime]:

@@ -6,6 +6,7 @@ A worker waits on "new work" OR a poll timeout OR "stop", whichever comes first.
 from __future__ import annotations
 
 import threading
+import weakref
 
 import psycopg
 import structlog
@@ -18,14 +19,27 @@ log = structlog.get_logger(__name__)
 
 
 class Wakeup:
-    """A level-triggered signal: :meth:`notify` sets it, :meth:`wait` consumes it."""
+    """A level-triggered signal: :meth:`notify` sets it, :meth:`wait` consumes it.
+
+    Several waiters each take a :meth:`child`: a notice reaches every child, and one waiter
+    consuming its own cannot swallow another's (with one shared event, a worker that was
+    busy when a second one woke and cleared it slept a whole poll interval)."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._children: weakref.WeakSet[Wakeup] = weakref.WeakSet()
 
     def notify(self) -> None:
         """There may be new work."""
         self._event.set()
+        for child in list(self._children):
+            child.notify()
+
+    def child(self) -> Wakeup:
+        """A signal of its own, notified with this one (and alone by its own notify)."""
+        child = Wakeup()
+        self._children.add(child)
+        return child
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for :meth:`notify`; True when notified."""

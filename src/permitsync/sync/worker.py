@@ -53,13 +53,15 @@ from permitsync.sync.heartbeat import Heartbeat
 from permitsync.sync.lease import Claimed, claim, open_gates, renew_leases
 from permitsync.sync.metrics import SyncMetrics
 from permitsync.sync.outcomes import Verdict
+from permitsync.sync.pipeline import Pipeline
 from permitsync.sync.planner import RightsPlanner
-from permitsync.sync.reconcile import Reconciler
 from permitsync.sync.request_log import RequestLog, for_integration
 from permitsync.sync.settings import SyncSettings
 from permitsync.sync.wakeup import Wakeup
 
 log = structlog.get_logger(__name__)
+#: One request to send: integration, event type, its rights, and its slot of the rate.
+_Job = tuple[int, EventType, Sequence[Claimed], datetime]
 #: The longest pause between failed steps of the loop.
 MAX_PAUSE_S = 60.0
 _DEBUG = logging.getLogger(__name__)
@@ -94,7 +96,6 @@ class Worker:
         wakeup: Wakeup | None = None,
         request_log: RequestLog | None = None,
         metrics: SyncMetrics | None = None,
-        reconciler: Reconciler | None = None,
         owner: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -104,10 +105,10 @@ class Worker:
         self.planner = planner
         self.clock = clock
         self.settings = settings or SyncSettings()
-        self.wakeup = wakeup or Wakeup()
+        # Its own signal: answers to this worker's requests wake this worker only.
+        self.wakeup = (wakeup or Wakeup()).child()
         self.request_log = request_log
         self.metrics = metrics
-        self.reconciler = reconciler
         self.owner = owner or worker_id()
         self._pool = ThreadPoolExecutor(
             max_workers=self.settings.concurrency, thread_name_prefix="sync-send"
@@ -120,22 +121,48 @@ class Worker:
     def run_once(self) -> int:
         """Claim what is due, send it, record the answers; returns how many rights were
         handled (0 when nothing was due)."""
+        handled, jobs, _ = self._claim(self.settings.claim_limit)
+        if handled:
+            list(self._pool.map(lambda job: self._send_batch(*job), jobs))
+            self._flush_request_log()
+        return handled
+
+    def _claim(self, limit: int, *, paced: bool = False) -> tuple[int, list[_Job], bool]:
+        """Lease up to ``limit`` due rights (and one per integration whose breaker probes) in
+        one transaction: the number leased, the requests to send for them, and whether an
+        integration's rate held some back.
+
+        ``paced`` (the running loop): an integration gets only as many requests as its rate
+        lets go now. Its other due rights stay in the table and join a later, fuller
+        request, rather than each change taking a slot of its own and queueing up behind
+        the slots already taken."""
         now = self.clock()
         lease = timedelta(seconds=self.settings.lease_s)
+        throttled = False
         with UnitOfWork(self.engine) as uow:
             sending, probing = open_gates(uow.conn, now=now, policy=self.settings.breaker)
+            caps: dict[int, int] | None = None
+            if paced and sending:
+                room = store.rate_room(uow.conn, sending, now=now, rate=self.settings.rate)
+                throttled = any(requests == 0 for requests in room.values())
+                sending = [i for i in sending if room.get(i, 0) > 0]
+                caps = {i: room[i] * MAX_ITEMS_PER_REQUEST for i in sending}
             claimed = (
                 claim(
                     uow.conn,
                     owner=self.owner,
                     now=now,
                     lease=lease,
-                    limit=self.settings.claim_limit,
+                    limit=limit,
                     integration_ids=sending,
+                    caps=caps,
                 )
                 if sending
                 else []
             )
+            if caps is not None:
+                taken = Counter(right.integration_id for right in claimed)
+                throttled = throttled or any(taken[i] >= caps[i] for i in caps)
             for integration_id in probing:
                 claimed += claim(
                     uow.conn,
@@ -147,16 +174,13 @@ class Worker:
                 )
             jobs = self._jobs(uow, claimed, now)
             uow.commit()
-        if not claimed:
-            return 0
-        list(self._pool.map(lambda job: self._send_batch(*job), jobs))
+        return len(claimed), jobs, throttled
+
+    def _flush_request_log(self) -> None:
         if self.request_log is not None:
             self.request_log.flush()
-        return len(claimed)
 
-    def _jobs(
-        self, uow: UnitOfWork, claimed: Sequence[Claimed], now: datetime
-    ) -> list[tuple[int, EventType, Sequence[Claimed], datetime]]:
+    def _jobs(self, uow: UnitOfWork, claimed: Sequence[Claimed], now: datetime) -> list[_Job]:
         """The requests for ``claimed``: batches per (integration, event type) in claim order,
         each with its slot of the integration's shared rate (A-13), reserved for the whole
         claim in its transaction."""
@@ -235,19 +259,32 @@ class Worker:
     def _pace(self, go_at: datetime, batch: Sequence[Claimed]) -> set[int]:
         """Renew the batch's leases to a full lease from its slot of the integration's shared
         rate (A-13, reserved with the claim), so that a claim whose earlier batches took long
-        is not sent twice, then wait for the slot; returns the ids of the rights still held."""
+        is not sent twice, then wait for the slot; returns the ids of the rights still held.
+
+        A batch whose leases still have half their time from its slot on needs no renewal
+        (no one else may take a lease before it runs out): the running loop sends each batch
+        when its slot comes, so this saves a write transaction per request."""
         now = self.clock()
+        start = max(go_at, now)
+        keep = timedelta(seconds=self.settings.lease_s / 2)
+        if all(r.leased_until is not None and r.leased_until - start >= keep for r in batch):
+            held = {right.right_id for right in batch}
+        else:
+            held = self._renew(batch, until=start + timedelta(seconds=self.settings.lease_s))
+        wait = (go_at - now).total_seconds()
+        if wait > 0:
+            self.sleep(wait)
+        return held
+
+    def _renew(self, batch: Sequence[Claimed], *, until: datetime) -> set[int]:
         with UnitOfWork(self.engine) as uow:
             held = renew_leases(
                 uow.conn,
                 owner=self.owner,
                 right_ids=[right.right_id for right in batch],
-                until=max(go_at, now) + timedelta(seconds=self.settings.lease_s),
+                until=until,
             )
             uow.commit()
-        wait = (go_at - now).total_seconds()
-        if wait > 0:
-            self.sleep(wait)
         return held
 
     def _event(self, right: Claimed, now: datetime) -> SessionEvent:
@@ -398,22 +435,34 @@ class Worker:
             uow.commit()
         if self.request_log is not None:
             self.request_log.prune(keep_days=self.settings.request_log_days)
-        if self.reconciler is not None:
-            self.reconciler.run_scheduled(
-                owner=self.owner, interval=self.settings.reconcile_interval
-            )
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set. A step that raises, whatever the error, is logged and
         tried again after a pause that grows while it keeps failing: database outages and
-        bugs alike delay rights (their leases expire), never end the worker."""
+        bugs alike delay rights (their leases expire), never end the worker.
+
+        Pipelined: a claim is made whenever fewer than ``pipeline`` requests are waiting for
+        their rate slot or being sent, not once the previous claim is all answered, so the
+        sending threads never wait for a claim (over a slow network they keep Passport's
+        allowed rate busy), and a fresh change is claimed at once, not behind a whole claim
+        of backfill (:class:`Pipeline` keeps it from queueing behind one too)."""
         log.info("worker started", owner=self.owner)
         self.heartbeat.beat()
+        pipeline: Pipeline[_Job] = Pipeline(
+            self._pool,
+            lambda job: self._send_batch(*job),
+            concurrency=self.settings.concurrency,
+            on_done=self.wakeup.notify,
+        )
         try:
             while not stop.is_set():
                 try:
+                    if pipeline.collect():
+                        self._flush_request_log()
                     self.housekeeping()
-                    handled = self.run_once()
+                    room = self.settings.pipeline - len(pipeline)
+                    handled, throttled = self._feed(pipeline, room) if room > 0 else (0, False)
+                    pipeline.release(self.clock())
                 except (OperationalError, SQLAlchemyError) as exc:
                     failures = self.heartbeat.failed(exc)
                     log.warning("database unavailable; retrying", error=type(exc).__name__)
@@ -426,11 +475,27 @@ class Worker:
                     continue
                 self.heartbeat.beat()
                 if handled == 0:
-                    self.wakeup.wait(self.settings.poll_interval_s)
+                    # New work, an answer (room to claim again), a slot's time, the rate's
+                    # next slot when it held work back, or the poll.
+                    waits = [self.settings.poll_interval_s]
+                    due = pipeline.seconds_to_next(self.clock())
+                    waits += [] if due is None else [due]
+                    waits += [self.settings.rate.interval.total_seconds()] if throttled else []
+                    self.wakeup.wait(min(waits))
         finally:
+            pipeline.flush()
             self.heartbeat.stop()
             self._pool.shutdown(wait=True)
+            self._flush_request_log()
             log.info("worker stopped", owner=self.owner)
+
+    def _feed(self, pipeline: Pipeline[_Job], room: int) -> tuple[int, bool]:
+        """Claim for ``room`` more requests and queue them; the rights claimed, and whether
+        an integration's rate held some back."""
+        limit = min(self.settings.claim_limit, room * MAX_ITEMS_PER_REQUEST)
+        handled, jobs, throttled = self._claim(limit, paced=True)
+        pipeline.add((job[3], job) for job in jobs)
+        return handled, throttled
 
     def _pause(self, failures: int) -> float:
         """After the n-th failed step in a row: the poll interval, doubling, at most a minute."""

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy import Connection, Engine
 
-from permitsync.adapters.db.engine import SQLITE_BEGIN_OPTION
+from permitsync.adapters.db.engine import SQLITE_BEGIN_OPTION, sqlite_writer
 
 
 class UnitOfWork:
     """``with UnitOfWork(engine) as uow: ...; uow.commit()``.
 
     ``readonly=True`` begins a deferred transaction on SQLite, so readers never queue behind
-    writers; writers begin IMMEDIATE. No HTTP call belongs inside one.
+    writers; writers begin IMMEDIATE, after taking this process's writer turn
+    (:func:`sqlite_writer`) for the whole unit of work. No HTTP call belongs inside one.
     """
 
     def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
@@ -23,6 +25,7 @@ class UnitOfWork:
         self._readonly = readonly
         self._conn: Connection | None = None
         self._after_commit: list[Callable[[], None]] = []
+        self._held = ExitStack()
 
     @property
     def conn(self) -> Connection:
@@ -32,10 +35,16 @@ class UnitOfWork:
         return self._conn
 
     def __enter__(self) -> Self:
-        conn = self._engine.connect()
-        if self._readonly:
-            conn = conn.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
-        conn.begin()
+        if not self._readonly:
+            self._held.enter_context(sqlite_writer(self._engine))
+        try:
+            conn = self._engine.connect()
+            if self._readonly:
+                conn = conn.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+            conn.begin()
+        except BaseException:
+            self._held.close()
+            raise
         self._conn = conn
         return self
 
@@ -58,10 +67,11 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            if conn.in_transaction():
-                conn.rollback()
-        finally:
-            conn.close()
+        with self._held:
+            if conn is None:
+                return
+            try:
+                if conn.in_transaction():
+                    conn.rollback()
+            finally:
+                conn.close()

@@ -1,0 +1,85 @@
+"""A running worker's requests between claim and answer.
+
+Claimed requests wait here for their slot of the integration's rate (A-13) without holding a
+sending thread, and go to the threads only once due, at most ``concurrency`` at a time. So a
+backfill whose requests are paced seconds ahead never fills the threads with sleepers, and a
+small operator's fresh change, whose slot is now, is sent as soon as a thread is free, not
+after the backfill queued before it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from typing import Generic, TypeVar
+
+_J = TypeVar("_J")
+
+
+class Pipeline(Generic[_J]):
+    """Jobs waiting for their time, and jobs being sent."""
+
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        send: Callable[[_J], None],
+        *,
+        concurrency: int,
+        on_done: Callable[[], None],
+    ) -> None:
+        self._pool = pool
+        self._send = send
+        self._concurrency = concurrency
+        self._on_done = on_done
+        self._order = itertools.count()
+        self._waiting: list[tuple[datetime, int, _J]] = []
+        self._sending: set[Future[None]] = set()
+
+    def __len__(self) -> int:
+        """Jobs not yet answered: waiting for their time or being sent."""
+        return len(self._waiting) + len(self._sending)
+
+    def add(self, jobs: Iterable[tuple[datetime, _J]]) -> None:
+        """Queue ``jobs``, each with the time it may go."""
+        for go_at, job in jobs:
+            heapq.heappush(self._waiting, (go_at, next(self._order), job))
+
+    def release(self, now: datetime) -> None:
+        """Hand the jobs whose time has come to the sending threads, earliest first, while
+        fewer than ``concurrency`` are being sent."""
+        while self._waiting and self._waiting[0][0] <= now:
+            if len(self._sending) >= self._concurrency:
+                return
+            _, _, job = heapq.heappop(self._waiting)
+            self._submit(job)
+
+    def collect(self) -> int:
+        """Forget the jobs answered; returns how many. Raises the first error one of them
+        ended with (the others are forgotten all the same)."""
+        done = {future for future in self._sending if future.done()}
+        self._sending -= done
+        errors = [error for error in (future.exception() for future in done) if error]
+        if errors:
+            raise errors[0]
+        return len(done)
+
+    def seconds_to_next(self, now: datetime) -> float | None:
+        """How long until the next waiting job may go (None: none waits, or the threads are
+        all busy and only an answer frees one)."""
+        if not self._waiting or len(self._sending) >= self._concurrency:
+            return None
+        return max(0.0, (self._waiting[0][0] - now).total_seconds())
+
+    def flush(self) -> None:
+        """Send everything still waiting (a stopping worker finishes what it leased)."""
+        while self._waiting:
+            _, _, job = heapq.heappop(self._waiting)
+            self._submit(job)
+
+    def _submit(self, job: _J) -> None:
+        future = self._pool.submit(self._send, job)
+        future.add_done_callback(lambda _: self._on_done())
+        self._sending.add(future)
