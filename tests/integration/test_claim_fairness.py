@@ -4,6 +4,7 @@ about time."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -32,10 +33,22 @@ def _company_with_permits(c: Container, company_id: str, count: int) -> int:
         )
 
 
-def _claim(c: Container, ids: list[int], limit: int, owner: str = "w1") -> list[lease.Claimed]:
+def _claim(
+    c: Container,
+    ids: list[int],
+    limit: int,
+    owner: str = "w1",
+    caps: dict[int, int] | None = None,
+) -> list[lease.Claimed]:
     with UnitOfWork(c.engine) as uow:
         claimed = lease.claim(
-            uow.conn, owner=owner, now=c.clock(), lease=LEASE, limit=limit, integration_ids=ids
+            uow.conn,
+            owner=owner,
+            now=c.clock(),
+            lease=LEASE,
+            limit=limit,
+            integration_ids=ids,
+            caps=caps,
         )
         uow.commit()
     return claimed
@@ -107,3 +120,30 @@ def test_paused_integrations_are_not_claimed(synced: Container) -> None:
     synced.integrations.patch(STAFF, "big", state="paused")
 
     assert _claim(synced, [big], limit=100) == []
+
+
+def test_a_cap_bounds_an_integration_and_its_share_goes_to_the_others(synced: Container) -> None:
+    """The running worker caps an integration at what its rate lets go now; the rest of the
+    claim goes to the integrations with room."""
+    big = _company_with_permits(synced, "big", 250)
+    other = _company_with_permits(synced, "other", 120)
+
+    before = synced.clock()
+    claimed = _claim(synced, [big, other], limit=200, caps={big: 30})
+    after = synced.clock()
+
+    taken = Counter(right.integration_id for right in claimed)
+    assert taken == {big: 30, other: 120}
+    for right in claimed:
+        assert right.leased_until is not None
+        assert before + LEASE <= right.leased_until <= after + LEASE
+    # The capped integration's other rights stay due for a later, fuller claim.
+    rest = _claim(synced, [big], limit=500, owner="w2")
+    assert len(rest) == 220
+
+
+def test_a_cap_of_nothing_claims_nothing_of_that_integration(synced: Container) -> None:
+    big = _company_with_permits(synced, "big", 20)
+    other = _company_with_permits(synced, "other", 5)
+    claimed = _claim(synced, [big, other], limit=100, caps={big: 0, other: 100})
+    assert {right.integration_id for right in claimed} == {other}

@@ -1,0 +1,123 @@
+"""The running worker's pipeline: jobs wait for their time outside the sending threads, go
+earliest first, never more than ``concurrency`` at once; answers free room."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from permitsync.sync.pipeline import Pipeline
+from permitsync.sync.wakeup import Wakeup
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+class Sender:
+    """Records what was sent; each send blocks until released."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+
+    def __call__(self, job: str) -> None:
+        with self.lock:
+            self.sent.append(job)
+        if job == "boom":
+            raise RuntimeError("a bug in sending")
+        assert self.release.wait(5)
+
+
+def at(seconds: float) -> datetime:
+    return NOW + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def pool() -> ThreadPoolExecutor:
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        yield executor  # type: ignore[misc]
+
+
+def wait_answered(pipeline: Pipeline[str], count: int) -> int:
+    answered = 0
+    for _ in range(500):
+        answered += pipeline.collect()
+        if answered >= count:
+            return answered
+        threading.Event().wait(0.01)
+    return answered
+
+
+def test_only_due_jobs_go_earliest_first_and_at_most_concurrency(
+    pool: ThreadPoolExecutor,
+) -> None:
+    sender = Sender()
+    done: list[int] = []
+    pipeline: Pipeline[str] = Pipeline(pool, sender, concurrency=2, on_done=lambda: done.append(1))
+    pipeline.add([(at(0.2), "later"), (at(0), "now"), (at(-1), "overdue"), (at(0), "also")])
+    assert len(pipeline) == 4
+
+    pipeline.release(NOW)
+
+    wait_until(lambda: len(sender.sent) == 2)
+    assert sorted(sender.sent) == ["now", "overdue"]  # the earliest two; "also" waits a thread
+    assert pipeline.seconds_to_next(NOW) is None  # threads all busy: only an answer frees one
+    sender.release.set()
+    assert wait_answered(pipeline, 2) == 2
+    assert len(done) == 2
+    assert pipeline.seconds_to_next(NOW) == 0.0  # "also" is due now
+    pipeline.release(NOW)
+    wait_until(lambda: "also" in sender.sent)
+    assert "later" not in sender.sent
+    assert pipeline.seconds_to_next(NOW) == pytest.approx(0.2)
+    pipeline.release(at(0.2))
+    wait_until(lambda: "later" in sender.sent)
+    assert wait_answered(pipeline, 2) == 2
+    assert len(pipeline) == 0
+
+
+def test_an_error_in_a_job_is_raised_when_collected(pool: ThreadPoolExecutor) -> None:
+    sender = Sender()
+    sender.release.set()
+    pipeline: Pipeline[str] = Pipeline(pool, sender, concurrency=4, on_done=lambda: None)
+    pipeline.add([(NOW, "boom"), (NOW, "fine")])
+    pipeline.release(NOW)
+    wait_until(lambda: len(sender.sent) == 2)
+    pool.shutdown(wait=True)
+    with pytest.raises(RuntimeError, match="a bug in sending"):
+        pipeline.collect()
+    assert len(pipeline) == 0  # both forgotten, the good one too
+
+
+def test_flush_sends_what_still_waits(pool: ThreadPoolExecutor) -> None:
+    sender = Sender()
+    sender.release.set()
+    pipeline: Pipeline[str] = Pipeline(pool, sender, concurrency=1, on_done=lambda: None)
+    pipeline.add([(at(60), "far"), (at(30), "near")])
+    pipeline.flush()
+    pool.shutdown(wait=True)
+    assert sender.sent == ["near", "far"]
+
+
+def test_a_notice_reaches_every_child_and_a_child_wakes_only_itself() -> None:
+    shared = Wakeup()
+    first, second = shared.child(), shared.child()
+    shared.notify()
+    assert first.wait(0)
+    assert second.wait(0)
+    assert not first.wait(0)  # consumed
+    first.notify()
+    assert first.wait(0)
+    assert not second.wait(0)
+
+
+def wait_until(condition: object, seconds: float = 5.0) -> None:
+    assert callable(condition)
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("condition not met in time")
