@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -14,10 +15,13 @@ from sqlalchemy import func, select, update
 from passport_sim.seed import DEMO_OPERATOR_ID, OTHER_OPERATOR_ID, Seed, default_seed
 from passport_sim.testing import SimServer
 from permitsync.adapters.db.schema import rights, sync_requests
+from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.app import Container
 from permitsync.domain.errors import DomainValidationError
 from permitsync.log import configure_logging
 from permitsync.services.errors import Conflict
+from tests.support.model import parse_wire
+from tests.support.referee import ms
 from tests.support.scenario import (
     STAFF,
     drain,
@@ -99,6 +103,64 @@ def test_future_permit_cancelled_is_never_valid(synced: Container, sim: Any) -> 
     (session,) = sessions_by_plate(sim)["FUT1"]
     assert session["events"][-1]["type"] == "parking_session_stopped"
     assert session["end_time"] == session["start_time"]
+
+
+def test_open_ended_ends_move_on_within_half_a_horizon(synced: Container, sim: Any) -> None:
+    """The horizon refresh re-derives the open-ended permits whose live rights end less than
+    half a horizon ahead (each such right is extended a horizon on); rights with the permit's
+    own end, retired rights and rights still half a horizon away are left alone."""
+    live_company(synced)
+    soon = synced.clock() + timedelta(days=10)
+    synced.registry.put_permit(STAFF, "uni", "gone", permit(["GONE1"], valid_to=None))
+    synced.registry.put_permit(STAFF, "uni", "fixed", permit(["FIX1"], valid_to=soon.isoformat()))
+    synced.registry.put_permit(
+        STAFF, "uni", "open", permit(["ROLL1"], ["lot-a", "lot-b"], valid_to=None)
+    )
+    drain(synced)
+    synced.registry.cancel_permit(STAFF, "uni", "gone")
+    drain(synced)
+
+    def rows() -> dict[tuple[str, str], Any]:
+        with synced.engine.connect() as conn:
+            return {(r.plate, r.zone_id): r for r in conn.execute(select(rights))}
+
+    def refresh(now: Any) -> int:
+        with UnitOfWork(synced.engine) as uow:
+            count = synced.planner.refresh_horizons(uow, now)
+            uow.commit()
+        return count
+
+    before = rows()
+    rolling = {key: row for key, row in before.items() if key[0] == "ROLL1"}
+    assert len(rolling) == 2
+    (end,) = {row.desired_end for row in rolling.values()}
+    # The retired right's end (it was created first) and the fixed end are both sooner.
+    assert max(row.desired_end for key, row in before.items() if key[0] != "ROLL1") < end
+    half = synced.planner.horizon / 2
+
+    assert refresh(end - half) == 0  # exactly half a horizon ahead: not yet
+    assert {key: row.desired_version for key, row in rows().items()} == {
+        key: 1 if key[0] != "GONE1" else 2 for key in before
+    }
+
+    later = end - half + timedelta(seconds=1)
+    assert refresh(later) == 1  # one permit, however many of its rights
+    after = rows()
+    for key, row in after.items():
+        if key[0] == "ROLL1":
+            assert (row.desired_end, row.open_ended) == (later + synced.planner.horizon, True)
+            assert (row.desired_version, row.due_at, row.desired_changed_at) == (2, later, later)
+        else:
+            assert row._mapping == before[key]._mapping
+    assert refresh(later) == 0  # moved on: a horizon ahead again
+
+    # The worker sends the new end as an extension of the same sessions.
+    assert drain(replace(synced, clock=lambda: later)) == 2
+    extended = [s for s in sim.sessions() if s["vehicle"]["vehicle_plate"] == "ROLL1"]
+    assert len(extended) == 2
+    for session in extended:
+        assert session["events"][-1]["type"] == "parking_session_extended"
+        assert parse_wire(session["end_time"]) == ms(later + synced.planner.horizon)
 
 
 def test_paused_integration_queues_and_resumes(synced: Container, sim: Any) -> None:
