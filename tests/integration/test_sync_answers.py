@@ -4,13 +4,17 @@ item refused for its zone. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
 
 from passport_sim.seed import DEMO_OPERATOR_ID
 from permitsync.adapters.db.schema import rights
+from permitsync.adapters.passport.remote import ItemOutcome
 from permitsync.app import Container
+from permitsync.domain.rights import EventType
+from permitsync.sync.worker import EventSender, Worker
 from tests.support.model import parse_wire
 from tests.support.referee import ms
 from tests.support.scenario import STAFF, ZONE_IDS, drain, live_company, permit
@@ -91,3 +95,54 @@ def test_an_item_refused_for_its_zone_is_parked_with_the_problem(
     assert synced.integrations.replay(STAFF, "uni") == 1
     drain(synced)
     assert (_row(synced).acked, _session(sim)["stopped"]) == ("open", False)
+
+
+class _ChangeDuringSend:
+    """Passport's port, with a permit change committed while the batch is on its way."""
+
+    def __init__(self, inner: EventSender, change: Callable[[], None]) -> None:
+        self.inner, self.change = inner, change
+
+    def send_events(
+        self, event_type: EventType, items: Sequence[dict[str, Any]]
+    ) -> list[ItemOutcome]:
+        self.change()
+        return self.inner.send_events(event_type, items)
+
+
+def test_a_refusal_of_an_older_version_leaves_the_newer_one_due(
+    synced: Container, sim: Any
+) -> None:
+    """A change that lands while a start is with Passport is not parked by the start's
+    refusal: the right is parked at the version that was refused and due for the newer one."""
+    live_company(synced)
+    sim.withdraw_zone(DEMO_OPERATOR_ID, ZONE_IDS["LotA"])
+    synced.registry.put_permit(STAFF, "uni", "p1", permit())
+
+    def shorten() -> None:
+        synced.registry.put_permit(STAFF, "uni", "p1", permit(valid_to="2098-01-01T00:00:00Z"))
+
+    assert synced.passport is not None
+    worker = Worker(
+        engine=synced.engine,
+        sender=_ChangeDuringSend(synced.passport, shorten),
+        planner=synced.planner,
+        clock=synced.clock,
+        settings=synced.sync_settings,
+        owner="w",
+    )
+    try:
+        assert worker.run_once() == 1
+    finally:
+        worker.close()
+    row = _row(synced)
+    assert (row.parked_version, row.desired_version, row.lease_owner) == (1, 2, None)
+    assert row.due_at is not None
+    assert row.due_at <= synced.clock()
+    assert row.last_outcome == "refused: zone_not_found"
+    # The newer version is sent (and refused in its turn: the zone is still gone).
+    assert drain(synced) == 1
+    row = _row(synced)
+    assert (row.parked_version, row.desired_version, row.due_at) == (2, 2, None)
+    refused = [(r["type"], r["session_id"]) for r in sim.refusals()]
+    assert refused == [("parking_session_started", row.session_id)] * 2
