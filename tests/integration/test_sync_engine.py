@@ -358,6 +358,8 @@ def test_logs_are_json_lines_naming_permit_and_session(
     acked = [e for e in lines if e["event"] == "right acknowledged"]
     pk = synced.registry.get_permit(STAFF, "uni", "p1").pk
     (view,) = synced.integrations.enforcement(pk)
-    assert [(e["permit_pk"], e["session_id"]) for e in acked] == [(pk, view["session_id"])]
+    assert [(e["permit_pk"], e["session_id"], e["event_type"]) for e in acked] == [
+        (pk, view["session_id"], "parking_session_started")
+    ]
     assert any(e["event"] == "batch recorded" and e["acknowledged"] == 1 for e in lines)
     assert all("timestamp" in e and "level" in e for e in lines)
