@@ -37,9 +37,11 @@ def test_an_accepted_stop_is_recorded_as_stopped(synced: Container, sim: Any) ->
     synced.registry.put_permit(STAFF, "uni", "p1", permit())
     drain(synced)
     synced.registry.cancel_permit(STAFF, "uni", "p1")
+    before = synced.clock()
     assert drain(synced) == 1
     row, session = _row(synced), _session(sim)
     assert session["stopped"]
+    assert before <= row.acked_at <= synced.clock()
     assert (row.acked, ms(row.acked_end)) == ("stopped", parse_wire(session["end_time"]))
     assert (row.last_outcome, row.acked_version, row.due_at) == ("accepted", 2, None)
 
@@ -155,19 +157,20 @@ def test_a_refusal_of_an_older_version_leaves_the_newer_one_due(
 
 
 class _Garbled:
-    """Passport's port, answering a batch of three the way a faulty Passport could: the first
-    item left out, the second refused without a problem, the third accepted."""
+    """Passport's port, answering a batch the way a faulty Passport could: the first item
+    left out, the second refused without a problem, the others accepted."""
 
     def __init__(self) -> None:
-        self.left_out = self.no_problem = self.accepted = ""
+        self.left_out = self.no_problem = ""
+        self.accepted: list[str] = []
 
     def send_events(
         self, event_type: EventType, items: Sequence[dict[str, Any]]
     ) -> list[ItemOutcome]:
-        self.left_out, self.no_problem, self.accepted = (i["session_id"] for i in items)
+        self.left_out, self.no_problem, *self.accepted = (i["session_id"] for i in items)
         return [
             ItemOutcome(self.no_problem, accepted=False, problem=None),
-            ItemOutcome(self.accepted, accepted=True, problem=None),
+            *(ItemOutcome(s, accepted=True, problem=None) for s in self.accepted),
         ]
 
 
@@ -177,7 +180,7 @@ def test_items_left_out_or_refused_without_a_problem_are_parked_and_reported(
     """Never counted as accepted: each is parked with a problem of its own, logged with its
     session, permit and problem type, and counted by outcome."""
     live_company(synced)
-    for n in range(3):
+    for n in range(4):
         synced.registry.put_permit(STAFF, "uni", f"p{n}", permit([f"GARBLE{n}"]))
     sender = _Garbled()
     worker = Worker(
@@ -191,7 +194,7 @@ def test_items_left_out_or_refused_without_a_problem_are_parked_and_reported(
     )
     try:
         with capture_logs() as logs:
-            assert worker.run_once() == 3
+            assert worker.run_once() == 4
     finally:
         worker.close()
     with synced.engine.connect() as conn:
@@ -213,8 +216,8 @@ def test_items_left_out_or_refused_without_a_problem_are_parked_and_reported(
             None,
             None,
         )
-    accepted = by_session[sender.accepted]
-    assert (accepted.acked, accepted.acked_version, accepted.problem) == ("open", 1, None)
+    accepted = [by_session[session_id] for session_id in sender.accepted]
+    assert [(r.acked, r.acked_version, r.problem) for r in accepted] == [("open", 1, None)] * 2
 
     parked = [e for e in logs if e["event"] == "right parked"]
     assert [(e["log_level"], e["session_id"], e["problem_type"]) for e in parked] == [
@@ -224,10 +227,48 @@ def test_items_left_out_or_refused_without_a_problem_are_parked_and_reported(
     assert [e["permit_pk"] for e in parked] == [left_out.permit_pk, no_problem.permit_pk]
     (batch,) = [e for e in logs if e["event"] == "batch recorded"]
     assert (batch["integration_id"], batch["event_type"]) == (
-        accepted.integration_id,
+        left_out.integration_id,
         "parking_session_started",
     )
-    assert (batch["items"], batch["acknowledged"]) == (3, 1)
+    assert (batch["items"], batch["acknowledged"]) == (4, 2)
     sends = synced.metrics.registry.get_sample_value
     assert sends("permitsync_sends_total", {"outcome": "park"}) == 2
-    assert sends("permitsync_sends_total", {"outcome": "accepted"}) == 1
+    assert sends("permitsync_sends_total", {"outcome": "accepted"}) == 2
+
+
+def test_an_acknowledgement_of_an_older_version_leaves_the_newer_one_due(
+    synced: Container, sim: Any
+) -> None:
+    """A change that lands while a start is with Passport: the start is acknowledged at the
+    version that was sent, and the newer end is sent next."""
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit())
+
+    def shorten() -> None:
+        synced.registry.put_permit(STAFF, "uni", "p1", permit(valid_to="2098-01-01T00:00:00Z"))
+
+    assert synced.passport is not None
+    worker = Worker(
+        engine=synced.engine,
+        sender=_ChangeDuringSend(synced.passport, shorten),
+        planner=synced.planner,
+        clock=synced.clock,
+        settings=synced.sync_settings,
+        owner="w",
+    )
+    try:
+        assert worker.run_once() == 1
+    finally:
+        worker.close()
+    row = _row(synced)
+    assert (row.acked, row.acked_version, row.desired_version) == ("open", 1, 2)
+    assert row.due_at is not None
+    assert row.due_at <= synced.clock()
+    assert drain(synced) == 1
+    row, session = _row(synced), _session(sim)
+    assert [e["type"] for e in session["events"]] == [
+        "parking_session_started",
+        "parking_session_extended",
+    ]
+    assert session["end_time"] == "2098-01-01T00:00:00.000Z"
+    assert (row.acked_version, row.due_at) == (2, None)
