@@ -163,6 +163,27 @@ def test_open_ended_ends_move_on_within_half_a_horizon(synced: Container, sim: A
         assert parse_wire(session["end_time"]) == ms(later + synced.planner.horizon)
 
 
+def test_workers_are_woken_after_a_commit_that_changed_rights(synced: Container) -> None:
+    """A re-derivation wakes the workers once its transaction commits, and only when it
+    created or changed a right."""
+    live_company(synced)
+    synced.wakeup.wait(0)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit())
+    assert synced.wakeup.wait(0)  # a new right
+    pk = synced.registry.get_permit(STAFF, "uni", "p1").pk
+    with UnitOfWork(synced.engine) as uow:
+        synced.planner.permits_changed(uow, [pk], synced.clock())
+        uow.commit()
+    assert not synced.wakeup.wait(0)  # nothing changed: nothing to wake for
+    with UnitOfWork(synced.engine) as uow:
+        synced.planner.permits_changed(uow, [pk], synced.clock())  # no-op
+        uow.conn.execute(update(rights).values(desired_end=synced.clock()))
+        synced.planner.permits_changed(uow, [pk], synced.clock())  # puts the end back
+        assert not synced.wakeup.wait(0)  # not before the commit
+        uow.commit()
+    assert synced.wakeup.wait(0)
+
+
 def test_paused_integration_queues_and_resumes(synced: Container, sim: Any) -> None:
     live_company(synced)
     synced.registry.put_permit(STAFF, "uni", "p1", permit(["KEEP1"]))
