@@ -20,6 +20,7 @@ from permitsync.app import Container
 from permitsync.domain.errors import DomainValidationError
 from permitsync.log import configure_logging
 from permitsync.services.errors import Conflict
+from permitsync.sync import planner as planner_module
 from tests.support.model import parse_wire
 from tests.support.referee import ms
 from tests.support.scenario import (
@@ -163,25 +164,56 @@ def test_open_ended_ends_move_on_within_half_a_horizon(synced: Container, sim: A
         assert parse_wire(session["end_time"]) == ms(later + synced.planner.horizon)
 
 
-def test_workers_are_woken_after_a_commit_that_changed_rights(synced: Container) -> None:
+def test_workers_are_woken_after_a_commit_that_changed_rights(
+    synced: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A re-derivation wakes the workers once its transaction commits, and only when it
-    created or changed a right."""
+    created or changed a right, in whichever chunk of permits."""
+    monkeypatch.setattr(planner_module, "REPLAN_CHUNK", 1)
     live_company(synced)
     synced.wakeup.wait(0)
     synced.registry.put_permit(STAFF, "uni", "p1", permit())
     assert synced.wakeup.wait(0)  # a new right
-    pk = synced.registry.get_permit(STAFF, "uni", "p1").pk
+    synced.registry.put_permit(STAFF, "uni", "p2", permit(["OTHER1"]))
+    synced.wakeup.wait(0)
+    pk, other = (synced.registry.get_permit(STAFF, "uni", p).pk for p in ("p1", "p2"))
     with UnitOfWork(synced.engine) as uow:
-        synced.planner.permits_changed(uow, [pk], synced.clock())
+        synced.planner.permits_changed(uow, [pk, other], synced.clock())
+        synced.planner.permits_changed(uow, [other + pk + 1000], synced.clock())  # no permit
         uow.commit()
     assert not synced.wakeup.wait(0)  # nothing changed: nothing to wake for
     with UnitOfWork(synced.engine) as uow:
-        synced.planner.permits_changed(uow, [pk], synced.clock())  # no-op
-        uow.conn.execute(update(rights).values(desired_end=synced.clock()))
-        synced.planner.permits_changed(uow, [pk], synced.clock())  # puts the end back
+        uow.conn.execute(
+            update(rights).where(rights.c.permit_pk == pk).values(desired_end=synced.clock())
+        )
+        # p1's right is brought back to its end (first chunk); p2's needs nothing (last).
+        synced.planner.permits_changed(uow, [pk, other], synced.clock())
         assert not synced.wakeup.wait(0)  # not before the commit
         uow.commit()
     assert synced.wakeup.wait(0)
+
+
+def test_a_mapping_change_re_derives_only_the_permits_at_that_location(
+    synced: Container,
+) -> None:
+    """Permits at other locations are left as they are, even an open-ended one whose end is
+    due to move on (that is the horizon refresh's work)."""
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "here", permit(["HERE1"], ["lot-a"], valid_to=None))
+    synced.registry.put_permit(STAFF, "uni", "there", permit(["THERE1"], ["lot-b"], valid_to=None))
+    with synced.engine.connect() as conn:
+        before = {r.plate: r for r in conn.execute(select(rights))}
+    later = before["THERE1"].desired_end  # both ends have come within half a horizon
+    with UnitOfWork(synced.engine) as uow:
+        synced.planner.mapping_changed(uow, "uni", "lot-a", later)
+        uow.commit()
+    with synced.engine.connect() as conn:
+        after = {r.plate: r for r in conn.execute(select(rights))}
+    assert (after["HERE1"].desired_version, after["HERE1"].desired_end) == (
+        2,
+        later + synced.planner.horizon,
+    )
+    assert after["THERE1"]._mapping == before["THERE1"]._mapping
 
 
 def test_paused_integration_queues_and_resumes(synced: Container, sim: Any) -> None:

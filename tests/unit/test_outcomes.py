@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import String
 
 from permitsync.adapters.db.schema import rights
 from permitsync.domain.rights import Acked, EventType
@@ -85,7 +86,9 @@ def test_a_refusal_without_a_problem_code_is_recorded_as_unknown(answer: dict[st
 
 
 def test_the_recorded_outcome_is_cut_to_its_column() -> None:
-    size = rights.c.last_outcome.type.length
+    column_type = rights.c.last_outcome.type
+    assert isinstance(column_type, String)
+    size = column_type.length
     _, values = refused(EventType.STARTED, problem("x" * 400), NOW)
     assert values["last_outcome"] == ("refused: " + "x" * 400)[:size]
 
