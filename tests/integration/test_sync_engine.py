@@ -191,15 +191,26 @@ def test_workers_are_woken_after_a_commit_that_changed_rights(
         assert not synced.wakeup.wait(0)  # not before the commit
         uow.commit()
     assert synced.wakeup.wait(0)
+    monkeypatch.undo()  # one chunk: p1 changed first, p2 unchanged last
+    with UnitOfWork(synced.engine) as uow:
+        uow.conn.execute(
+            update(rights).where(rights.c.permit_pk == pk).values(desired_end=synced.clock())
+        )
+        synced.planner.permits_changed(uow, [pk, other], synced.clock())
+        uow.commit()
+    assert synced.wakeup.wait(0)
 
 
 def test_a_mapping_change_re_derives_only_the_permits_at_that_location(
     synced: Container,
 ) -> None:
-    """Permits at other locations are left as they are, even an open-ended one whose end is
-    due to move on (that is the horizon refresh's work)."""
+    """Permits at other locations (another company's of the same id too) are left as they
+    are, even open-ended ones whose end is due to move on (that is the horizon refresh's
+    work)."""
     live_company(synced)
+    live_company(synced, company_id="city")
     synced.registry.put_permit(STAFF, "uni", "here", permit(["HERE1"], ["lot-a"], valid_to=None))
+    synced.registry.put_permit(STAFF, "city", "same", permit(["SAME1"], ["lot-a"], valid_to=None))
     synced.registry.put_permit(STAFF, "uni", "there", permit(["THERE1"], ["lot-b"], valid_to=None))
     with synced.engine.connect() as conn:
         before = {r.plate: r for r in conn.execute(select(rights))}
@@ -213,7 +224,40 @@ def test_a_mapping_change_re_derives_only_the_permits_at_that_location(
         2,
         later + synced.planner.horizon,
     )
-    assert after["THERE1"]._mapping == before["THERE1"]._mapping
+    for plate in ("SAME1", "THERE1"):
+        assert after[plate]._mapping == before[plate]._mapping
+
+
+def test_an_unrelated_edit_keeps_an_open_ended_rights_end(synced: Container, sim: Any) -> None:
+    """Adding a location to an open-ended permit starts the new zone's right and sends
+    nothing for the existing one: its rolling end is still well ahead."""
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["KEPT1"], ["lot-a"], valid_to=None))
+    drain(synced)
+    synced.registry.put_permit(
+        STAFF, "uni", "p1", permit(["KEPT1"], ["lot-a", "lot-b"], valid_to=None)
+    )
+    assert drain(synced) == 1
+    events = {
+        s["zone_id"]: [e["type"] for e in s["events"]] for s in sim.sessions() if not s["stopped"]
+    }
+    assert events == {zone_id: ["parking_session_started"] for zone_id in events}
+    assert len(events) == 2
+
+
+def test_the_open_ended_horizon_is_a_setting(database_url: str, sim: Any) -> None:
+    c = passport_container(database_url, sim, sync_open_ended_horizon_days=7)
+    try:
+        live_company(c)
+        before = c.clock()
+        c.registry.put_permit(STAFF, "uni", "p1", permit(valid_to=None))
+        drain(c)
+        with c.engine.connect() as conn:
+            (row,) = conn.execute(select(rights)).all()
+        assert before + timedelta(days=7) <= row.desired_end <= c.clock() + timedelta(days=7)
+        assert parse_wire(sim.sessions()[0]["end_time"]) == ms(row.desired_end)
+    finally:
+        c.close()
 
 
 def test_paused_integration_queues_and_resumes(synced: Container, sim: Any) -> None:
