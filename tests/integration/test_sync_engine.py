@@ -260,6 +260,21 @@ def test_the_open_ended_horizon_is_a_setting(database_url: str, sim: Any) -> Non
         c.close()
 
 
+def test_a_right_retired_then_wanted_again_is_a_new_session(synced: Container, sim: Any) -> None:
+    """A stopped session is final: a plate swapped out and back in gets a new session."""
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["BACK1"]))
+    drain(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["AWAY1"]))
+    drain(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["BACK1"]))
+    drain(synced)
+    assert valid_plates(sim) == {("BACK1", "LotA")}
+    back = sessions_by_plate(sim)["BACK1"]
+    assert [s["stopped"] for s in back] == [True, False]
+    assert len({s["session_id"] for s in back}) == 2
+
+
 def test_paused_integration_queues_and_resumes(synced: Container, sim: Any) -> None:
     live_company(synced)
     synced.registry.put_permit(STAFF, "uni", "p1", permit(["KEEP1"]))
