@@ -199,6 +199,14 @@ def test_workers_are_woken_after_a_commit_that_changed_rights(
         synced.planner.permits_changed(uow, [pk, other], synced.clock())
         uow.commit()
     assert synced.wakeup.wait(0)
+    # Changes whose retirements, re-ends and creations would cancel out if miscounted.
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["SWAP1"]))  # 1 retired, 1 new
+    assert synced.wakeup.wait(0)
+    synced.registry.put_permit(STAFF, "uni", "p2", permit(["OTHER1"], ["lot-a", "lot-b"]))
+    synced.wakeup.wait(0)
+    shorter = permit(["OTHER1"], ["lot-a"], valid_to="2098-01-01T00:00:00Z")
+    synced.registry.put_permit(STAFF, "uni", "p2", shorter)  # 1 retired, 1 re-ended
+    assert synced.wakeup.wait(0)
 
 
 def test_a_mapping_change_re_derives_only_the_permits_at_that_location(
@@ -273,6 +281,42 @@ def test_a_right_retired_then_wanted_again_is_a_new_session(synced: Container, s
     back = sessions_by_plate(sim)["BACK1"]
     assert [s["stopped"] for s in back] == [True, False]
     assert len({s["session_id"] for s in back}) == 2
+
+
+def test_a_stop_sent_late_ends_the_session_when_the_right_went_away(
+    synced: Container, sim: Any
+) -> None:
+    """A cancellation sent an hour later (the worker was down) stops the session at the
+    cancellation, not at the send."""
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["LATE1"]))
+    drain(synced)
+    before = synced.clock()
+    synced.registry.cancel_permit(STAFF, "uni", "p1")
+    with synced.engine.connect() as conn:
+        (row,) = conn.execute(select(rights)).all()
+    assert before <= row.absent_since <= synced.clock()
+    later = synced.clock() + timedelta(hours=1)
+    assert drain(replace(synced, clock=lambda: later)) == 1
+    (session,) = sim.sessions()
+    assert session["stopped"]
+    assert parse_wire(session["end_time"]) == ms(row.absent_since)
+
+
+def test_a_right_re_ended_follows_the_permit_between_fixed_and_open_ended(
+    synced: Container,
+) -> None:
+    def open_ended() -> list[bool]:
+        with synced.engine.connect() as conn:
+            return [r.open_ended for r in conn.execute(select(rights))]
+
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit())
+    assert open_ended() == [False]
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(valid_to=None))
+    assert open_ended() == [True]
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(valid_to="2098-01-01T00:00:00Z"))
+    assert open_ended() == [False]
 
 
 def test_paused_integration_queues_and_resumes(synced: Container, sim: Any) -> None:
