@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -14,10 +15,14 @@ from sqlalchemy import func, select, update
 from passport_sim.seed import DEMO_OPERATOR_ID, OTHER_OPERATOR_ID, Seed, default_seed
 from passport_sim.testing import SimServer
 from permitsync.adapters.db.schema import rights, sync_requests
+from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.app import Container
 from permitsync.domain.errors import DomainValidationError
 from permitsync.log import configure_logging
 from permitsync.services.errors import Conflict
+from permitsync.sync import planner as planner_module
+from tests.support.model import parse_wire
+from tests.support.referee import ms
 from tests.support.scenario import (
     STAFF,
     drain,
@@ -99,6 +104,219 @@ def test_future_permit_cancelled_is_never_valid(synced: Container, sim: Any) -> 
     (session,) = sessions_by_plate(sim)["FUT1"]
     assert session["events"][-1]["type"] == "parking_session_stopped"
     assert session["end_time"] == session["start_time"]
+
+
+def test_open_ended_ends_move_on_within_half_a_horizon(synced: Container, sim: Any) -> None:
+    """The horizon refresh re-derives the open-ended permits whose live rights end less than
+    half a horizon ahead (each such right is extended a horizon on); rights with the permit's
+    own end, retired rights and rights still half a horizon away are left alone."""
+    live_company(synced)
+    soon = synced.clock() + timedelta(days=10)
+    synced.registry.put_permit(STAFF, "uni", "gone", permit(["GONE1"], valid_to=None))
+    synced.registry.put_permit(STAFF, "uni", "fixed", permit(["FIX1"], valid_to=soon.isoformat()))
+    synced.registry.put_permit(
+        STAFF, "uni", "open", permit(["ROLL1"], ["lot-a", "lot-b"], valid_to=None)
+    )
+    drain(synced)
+    synced.registry.cancel_permit(STAFF, "uni", "gone")
+    drain(synced)
+
+    def rows() -> dict[tuple[str, str], Any]:
+        with synced.engine.connect() as conn:
+            return {(r.plate, r.zone_id): r for r in conn.execute(select(rights))}
+
+    def refresh(now: Any) -> int:
+        with UnitOfWork(synced.engine) as uow:
+            count = synced.planner.refresh_horizons(uow, now)
+            uow.commit()
+        return count
+
+    before = rows()
+    rolling = {key: row for key, row in before.items() if key[0] == "ROLL1"}
+    assert len(rolling) == 2
+    (end,) = {row.desired_end for row in rolling.values()}
+    # The retired right's end (it was created first) and the fixed end are both sooner.
+    assert max(row.desired_end for key, row in before.items() if key[0] != "ROLL1") < end
+    half = synced.planner.horizon / 2
+
+    assert refresh(end - half) == 0  # exactly half a horizon ahead: not yet
+    assert {key: row.desired_version for key, row in rows().items()} == {
+        key: 1 if key[0] != "GONE1" else 2 for key in before
+    }
+
+    later = end - half + timedelta(seconds=1)
+    assert refresh(later) == 1  # one permit, however many of its rights
+    after = rows()
+    for key, row in after.items():
+        if key[0] == "ROLL1":
+            assert (row.desired_end, row.open_ended) == (later + synced.planner.horizon, True)
+            assert (row.desired_version, row.due_at, row.desired_changed_at) == (2, later, later)
+        else:
+            assert row._mapping == before[key]._mapping
+    assert refresh(later) == 0  # moved on: a horizon ahead again
+
+    # The worker sends the new end as an extension of the same sessions.
+    assert drain(replace(synced, clock=lambda: later)) == 2
+    extended = [s for s in sim.sessions() if s["vehicle"]["vehicle_plate"] == "ROLL1"]
+    assert len(extended) == 2
+    for session in extended:
+        assert session["events"][-1]["type"] == "parking_session_extended"
+        assert parse_wire(session["end_time"]) == ms(later + synced.planner.horizon)
+
+
+def test_workers_are_woken_after_a_commit_that_changed_rights(
+    synced: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-derivation wakes the workers once its transaction commits, and only when it
+    created or changed a right, in whichever chunk of permits."""
+    monkeypatch.setattr(planner_module, "REPLAN_CHUNK", 1)
+    live_company(synced)
+    synced.wakeup.wait(0)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit())
+    assert synced.wakeup.wait(0)  # a new right
+    synced.registry.put_permit(STAFF, "uni", "p2", permit(["OTHER1"]))
+    synced.wakeup.wait(0)
+    pk, other = (synced.registry.get_permit(STAFF, "uni", p).pk for p in ("p1", "p2"))
+    with UnitOfWork(synced.engine) as uow:
+        synced.planner.permits_changed(uow, [pk, other], synced.clock())
+        synced.planner.permits_changed(uow, [other + pk + 1000], synced.clock())  # no permit
+        uow.commit()
+    assert not synced.wakeup.wait(0)  # nothing changed: nothing to wake for
+    with UnitOfWork(synced.engine) as uow:
+        uow.conn.execute(
+            update(rights).where(rights.c.permit_pk == pk).values(desired_end=synced.clock())
+        )
+        # p1's right is brought back to its end (first chunk); p2's needs nothing (last).
+        synced.planner.permits_changed(uow, [pk, other], synced.clock())
+        assert not synced.wakeup.wait(0)  # not before the commit
+        uow.commit()
+    assert synced.wakeup.wait(0)
+    monkeypatch.undo()  # one chunk: p1 changed first, p2 unchanged last
+    with UnitOfWork(synced.engine) as uow:
+        uow.conn.execute(
+            update(rights).where(rights.c.permit_pk == pk).values(desired_end=synced.clock())
+        )
+        synced.planner.permits_changed(uow, [pk, other], synced.clock())
+        uow.commit()
+    assert synced.wakeup.wait(0)
+    # Changes whose retirements, re-ends and creations would cancel out if miscounted.
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["SWAP1"]))  # 1 retired, 1 new
+    assert synced.wakeup.wait(0)
+    synced.registry.put_permit(STAFF, "uni", "p2", permit(["OTHER1"], ["lot-a", "lot-b"]))
+    synced.wakeup.wait(0)
+    shorter = permit(["OTHER1"], ["lot-a"], valid_to="2098-01-01T00:00:00Z")
+    synced.registry.put_permit(STAFF, "uni", "p2", shorter)  # 1 retired, 1 re-ended
+    assert synced.wakeup.wait(0)
+
+
+def test_a_mapping_change_re_derives_only_the_permits_at_that_location(
+    synced: Container,
+) -> None:
+    """Permits at other locations (another company's of the same id too) are left as they
+    are, even open-ended ones whose end is due to move on (that is the horizon refresh's
+    work)."""
+    live_company(synced)
+    live_company(synced, company_id="city")
+    synced.registry.put_permit(STAFF, "uni", "here", permit(["HERE1"], ["lot-a"], valid_to=None))
+    synced.registry.put_permit(STAFF, "city", "same", permit(["SAME1"], ["lot-a"], valid_to=None))
+    synced.registry.put_permit(STAFF, "uni", "there", permit(["THERE1"], ["lot-b"], valid_to=None))
+    with synced.engine.connect() as conn:
+        before = {r.plate: r for r in conn.execute(select(rights))}
+    later = before["THERE1"].desired_end  # both ends have come within half a horizon
+    with UnitOfWork(synced.engine) as uow:
+        synced.planner.mapping_changed(uow, "uni", "lot-a", later)
+        uow.commit()
+    with synced.engine.connect() as conn:
+        after = {r.plate: r for r in conn.execute(select(rights))}
+    assert (after["HERE1"].desired_version, after["HERE1"].desired_end) == (
+        2,
+        later + synced.planner.horizon,
+    )
+    for plate in ("SAME1", "THERE1"):
+        assert after[plate]._mapping == before[plate]._mapping
+
+
+def test_an_unrelated_edit_keeps_an_open_ended_rights_end(synced: Container, sim: Any) -> None:
+    """Adding a location to an open-ended permit starts the new zone's right and sends
+    nothing for the existing one: its rolling end is still well ahead."""
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["KEPT1"], ["lot-a"], valid_to=None))
+    drain(synced)
+    synced.registry.put_permit(
+        STAFF, "uni", "p1", permit(["KEPT1"], ["lot-a", "lot-b"], valid_to=None)
+    )
+    assert drain(synced) == 1
+    events = {
+        s["zone_id"]: [e["type"] for e in s["events"]] for s in sim.sessions() if not s["stopped"]
+    }
+    assert events == {zone_id: ["parking_session_started"] for zone_id in events}
+    assert len(events) == 2
+
+
+def test_the_open_ended_horizon_is_a_setting(database_url: str, sim: Any) -> None:
+    c = passport_container(database_url, sim, sync_open_ended_horizon_days=7)
+    try:
+        live_company(c)
+        before = c.clock()
+        c.registry.put_permit(STAFF, "uni", "p1", permit(valid_to=None))
+        drain(c)
+        with c.engine.connect() as conn:
+            (row,) = conn.execute(select(rights)).all()
+        assert before + timedelta(days=7) <= row.desired_end <= c.clock() + timedelta(days=7)
+        assert parse_wire(sim.sessions()[0]["end_time"]) == ms(row.desired_end)
+    finally:
+        c.close()
+
+
+def test_a_right_retired_then_wanted_again_is_a_new_session(synced: Container, sim: Any) -> None:
+    """A stopped session is final: a plate swapped out and back in gets a new session."""
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["BACK1"]))
+    drain(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["AWAY1"]))
+    drain(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["BACK1"]))
+    drain(synced)
+    assert valid_plates(sim) == {("BACK1", "LotA")}
+    back = sessions_by_plate(sim)["BACK1"]
+    assert [s["stopped"] for s in back] == [True, False]
+    assert len({s["session_id"] for s in back}) == 2
+
+
+def test_a_stop_sent_late_ends_the_session_when_the_right_went_away(
+    synced: Container, sim: Any
+) -> None:
+    """A cancellation sent an hour later (the worker was down) stops the session at the
+    cancellation, not at the send."""
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["LATE1"]))
+    drain(synced)
+    before = synced.clock()
+    synced.registry.cancel_permit(STAFF, "uni", "p1")
+    with synced.engine.connect() as conn:
+        (row,) = conn.execute(select(rights)).all()
+    assert before <= row.absent_since <= synced.clock()
+    later = synced.clock() + timedelta(hours=1)
+    assert drain(replace(synced, clock=lambda: later)) == 1
+    (session,) = sim.sessions()
+    assert session["stopped"]
+    assert parse_wire(session["end_time"]) == ms(row.absent_since)
+
+
+def test_a_right_re_ended_follows_the_permit_between_fixed_and_open_ended(
+    synced: Container,
+) -> None:
+    def open_ended() -> list[bool]:
+        with synced.engine.connect() as conn:
+            return [r.open_ended for r in conn.execute(select(rights))]
+
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit())
+    assert open_ended() == [False]
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(valid_to=None))
+    assert open_ended() == [True]
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(valid_to="2098-01-01T00:00:00Z"))
+    assert open_ended() == [False]
 
 
 def test_paused_integration_queues_and_resumes(synced: Container, sim: Any) -> None:
@@ -296,6 +514,8 @@ def test_logs_are_json_lines_naming_permit_and_session(
     acked = [e for e in lines if e["event"] == "right acknowledged"]
     pk = synced.registry.get_permit(STAFF, "uni", "p1").pk
     (view,) = synced.integrations.enforcement(pk)
-    assert [(e["permit_pk"], e["session_id"]) for e in acked] == [(pk, view["session_id"])]
+    assert [(e["permit_pk"], e["session_id"], e["event_type"]) for e in acked] == [
+        (pk, view["session_id"], "parking_session_started")
+    ]
     assert any(e["event"] == "batch recorded" and e["acknowledged"] == 1 for e in lines)
     assert all("timestamp" in e and "level" in e for e in lines)

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import String
 
+from permitsync.adapters.db.schema import rights
 from permitsync.domain.rights import Acked, EventType
 from permitsync.sync.outcomes import Verdict, accepted, refused, verdict
 
@@ -52,6 +54,9 @@ def test_a_lost_session_forgets_what_passport_held() -> None:
         None,
         None,
     )
+    assert values["unconfirmed_end"] is None
+    assert values["problem"] == problem("session_not_found")
+    assert values["last_outcome"] == "session lost by Passport; starting it again"
 
 
 @pytest.mark.parametrize(
@@ -63,6 +68,29 @@ def test_a_parked_right_keeps_the_problem(kind: EventType, clears_unconfirmed: b
     assert values["problem"]["type"].endswith("zone_not_found")
     assert values["last_outcome"] == "refused: zone_not_found"
     assert ("unconfirmed_kind" in values) is clears_unconfirmed
+    unconfirmed = {"unconfirmed_kind", "unconfirmed_end"}
+    if clears_unconfirmed:  # the column pair is cleared, not half of it
+        assert {key: values[key] for key in unconfirmed} == dict.fromkeys(unconfirmed)
+    else:  # a refused stop leaves an unconfirmed start or extension as it was
+        assert not unconfirmed & values.keys()
+
+
+@pytest.mark.parametrize(
+    "answer", [{}, {"title": "no type"}, {"type": ""}, {"type": "io.passportlabs:error:"}]
+)
+def test_a_refusal_without_a_problem_code_is_recorded_as_unknown(answer: dict[str, Any]) -> None:
+    found, values = refused(EventType.STARTED, answer, NOW)
+    assert found is Verdict.PARK
+    assert values["last_outcome"] == "refused: unknown"
+    assert values["problem"] == answer
+
+
+def test_the_recorded_outcome_is_cut_to_its_column() -> None:
+    column_type = rights.c.last_outcome.type
+    assert isinstance(column_type, String)
+    size = column_type.length
+    _, values = refused(EventType.STARTED, problem("x" * 400), NOW)
+    assert values["last_outcome"] == ("refused: " + "x" * 400)[:size]
 
 
 def test_accepted_records_what_passport_holds() -> None:
