@@ -176,10 +176,12 @@ def test_workers_are_woken_after_a_commit_that_changed_rights(
     assert synced.wakeup.wait(0)  # a new right
     synced.registry.put_permit(STAFF, "uni", "p2", permit(["OTHER1"]))
     synced.wakeup.wait(0)
-    pk, other = (synced.registry.get_permit(STAFF, "uni", p).pk for p in ("p1", "p2"))
+    both = [synced.registry.get_permit(STAFF, "uni", p) for p in ("p1", "p2")]
+    pk = both[0].pk
     with UnitOfWork(synced.engine) as uow:
-        synced.planner.permits_changed(uow, [pk, other], synced.clock())
-        synced.planner.permits_changed(uow, [other + pk + 1000], synced.clock())  # no permit
+        synced.planner.permits_changed(uow, both, synced.clock())
+        synced.planner.permits_changed(uow, [], synced.clock())  # no permit
+        synced.planner.mapping_changed(uow, "uni", "no-such-lot", synced.clock())  # none there
         uow.commit()
     assert not synced.wakeup.wait(0)  # nothing changed: nothing to wake for
     with UnitOfWork(synced.engine) as uow:
@@ -187,7 +189,7 @@ def test_workers_are_woken_after_a_commit_that_changed_rights(
             update(rights).where(rights.c.permit_pk == pk).values(desired_end=synced.clock())
         )
         # p1's right is brought back to its end (first chunk); p2's needs nothing (last).
-        synced.planner.permits_changed(uow, [pk, other], synced.clock())
+        synced.planner.permits_changed(uow, both, synced.clock())
         assert not synced.wakeup.wait(0)  # not before the commit
         uow.commit()
     assert synced.wakeup.wait(0)
@@ -196,7 +198,7 @@ def test_workers_are_woken_after_a_commit_that_changed_rights(
         uow.conn.execute(
             update(rights).where(rights.c.permit_pk == pk).values(desired_end=synced.clock())
         )
-        synced.planner.permits_changed(uow, [pk, other], synced.clock())
+        synced.planner.permits_changed(uow, both, synced.clock())
         uow.commit()
     assert synced.wakeup.wait(0)
     # Changes whose retirements, re-ends and creations would cancel out if miscounted.
