@@ -101,7 +101,9 @@ def effective_status(status: PermitStatus, valid_to: datetime | None, now: datet
 
 def changes_between(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
     """Each field whose value differs, as ``{field: {"from": old, "to": new}}``."""
-    before = old or {}
+    if old is None:  # a new permit (most of a bulk load): every field that has a value
+        return {key: {"from": None, "to": value} for key, value in new.items() if value is not None}
+    before = old
     return {
         key: {"from": before.get(key), "to": value}
         for key, value in new.items()

@@ -40,7 +40,7 @@ __all__ = ["ImportOptions", "ImportReport", "Importer", "Progress", "SheetError"
 
 #: ``progress(phase, share)``: phase is ``reading``, ``checking`` or ``writing``; share 0 to 1.
 Progress = Callable[[str, float], None]
-CHUNK_PERMITS = 500
+CHUNK_PERMITS = 2000
 _SPILL_BATCH = 2000
 
 
