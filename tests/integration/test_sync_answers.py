@@ -118,14 +118,8 @@ class _ChangeDuringSend:
         return self.inner.send_events(event_type, items)
 
 
-def test_a_refusal_of_an_older_version_leaves_the_newer_one_due(
-    synced: Container, sim: Any
-) -> None:
-    """A change that lands while a start is with Passport is not parked by the start's
-    refusal: the right is parked at the version that was refused and due for the newer one."""
-    live_company(synced)
-    sim.withdraw_zone(DEMO_OPERATOR_ID, ZONE_IDS["LotA"])
-    synced.registry.put_permit(STAFF, "uni", "p1", permit())
+def _send_while_p1_is_shortened(synced: Container) -> None:
+    """One worker step whose send lands while permit p1's end is moved (a newer version)."""
 
     def shorten() -> None:
         synced.registry.put_permit(STAFF, "uni", "p1", permit(valid_to="2098-01-01T00:00:00Z"))
@@ -143,6 +137,17 @@ def test_a_refusal_of_an_older_version_leaves_the_newer_one_due(
         assert worker.run_once() == 1
     finally:
         worker.close()
+
+
+def test_a_refusal_of_an_older_version_leaves_the_newer_one_due(
+    synced: Container, sim: Any
+) -> None:
+    """A change that lands while a start is with Passport is not parked by the start's
+    refusal: the right is parked at the version that was refused and due for the newer one."""
+    live_company(synced)
+    sim.withdraw_zone(DEMO_OPERATOR_ID, ZONE_IDS["LotA"])
+    synced.registry.put_permit(STAFF, "uni", "p1", permit())
+    _send_while_p1_is_shortened(synced)
     row = _row(synced)
     assert (row.parked_version, row.desired_version, row.lease_owner) == (1, 2, None)
     assert row.due_at is not None
@@ -243,23 +248,7 @@ def test_an_acknowledgement_of_an_older_version_leaves_the_newer_one_due(
     version that was sent, and the newer end is sent next."""
     live_company(synced)
     synced.registry.put_permit(STAFF, "uni", "p1", permit())
-
-    def shorten() -> None:
-        synced.registry.put_permit(STAFF, "uni", "p1", permit(valid_to="2098-01-01T00:00:00Z"))
-
-    assert synced.passport is not None
-    worker = Worker(
-        engine=synced.engine,
-        sender=_ChangeDuringSend(synced.passport, shorten),
-        planner=synced.planner,
-        clock=synced.clock,
-        settings=synced.sync_settings,
-        owner="w",
-    )
-    try:
-        assert worker.run_once() == 1
-    finally:
-        worker.close()
+    _send_while_p1_is_shortened(synced)
     row = _row(synced)
     assert (row.acked, row.acked_version, row.desired_version) == ("open", 1, 2)
     assert row.due_at is not None

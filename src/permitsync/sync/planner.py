@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select, text, update
@@ -62,21 +62,19 @@ class RightsPlanner:
         changed as due. The writer passes what it wrote, so nothing is read back."""
         # The last write of a permit counts (a bulk load may write one twice).
         latest = list({permit.pk: permit for permit in permits}.values())
-        changed = 0
-        # In chunks: a location remapped under 50,000 permits must not become one IN list
-        # larger than SQLite's bound-parameter limit.
-        for start in range(0, len(latest), REPLAN_CHUNK):
-            changed += self.replan(uow.conn, latest[start : start + REPLAN_CHUNK], now)
-        if changed:
-            self.notify(uow)
+        self._replan_chunks(uow, (latest[i : i + REPLAN_CHUNK] for i in _starts(latest)), now)
 
     def _permits_changed_by_pk(self, uow: UnitOfWork, pks: Sequence[int], now: datetime) -> None:
         """As :meth:`permits_changed`, for permits known by key only (read in chunks)."""
-        changed = 0
-        for start in range(0, len(pks), REPLAN_CHUNK):
-            permits = repo.get_permits_by_pk(uow.conn, pks[start : start + REPLAN_CHUNK])
-            changed += self.replan(uow.conn, permits, now)
-        if changed:
+        chunks = (repo.get_permits_by_pk(uow.conn, pks[i : i + REPLAN_CHUNK]) for i in _starts(pks))
+        self._replan_chunks(uow, chunks, now)
+
+    def _replan_chunks(
+        self, uow: UnitOfWork, chunks: Iterable[Sequence[PermitRow]], now: datetime
+    ) -> None:
+        # In chunks: a location remapped under 50,000 permits must not become one IN list
+        # larger than SQLite's bound-parameter limit. Woken once, if anything changed.
+        if sum(self.replan(uow.conn, chunk, now) for chunk in chunks):
             self.notify(uow)
 
     def location_changed(
@@ -258,3 +256,8 @@ class RightsPlanner:
         if pks_list:
             self._permits_changed_by_pk(uow, pks_list, now)
         return len(pks_list)
+
+
+def _starts(items: Sized) -> range:
+    """Where each chunk of :data:`REPLAN_CHUNK` items begins."""
+    return range(0, len(items), REPLAN_CHUNK)
