@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from permitsync.app import Container, build_container
 from permitsync.config import Settings
 from permitsync.domain.errors import DomainValidationError
+from permitsync.domain.lifecycle import HAS_GONE_LIVE
 from permitsync.domain.permits import PermitInput, PermitStatus, VehicleInput
 from permitsync.domain.times import to_wire
 from permitsync.services.auth import Actor, create_api_key
@@ -134,7 +135,7 @@ def verify(c: Container) -> str:
     plate fail, staff's forced go-live keeps the demo usable and the answer says why. A line
     for the banner."""
     integration, _ = c.integrations.get(SETUP, COMPANY)
-    if integration.state in ("live", "paused"):
+    if integration.state in HAS_GONE_LIVE:
         return f"{integration.state} (its test plate passed in an earlier run; see the timeline)"
     result = c.test_plates.run(SETUP, COMPANY)
     if result.ok:
