@@ -121,3 +121,19 @@ def wait_until(condition: object, seconds: float = 5.0) -> None:
             return
         threading.Event().wait(0.01)
     raise AssertionError("condition not met in time")
+
+
+def test_load_weighs_the_jobs_until_they_are_answered(pool: ThreadPoolExecutor) -> None:
+    """A worker's pipeline weighs each job by its rights: what it holds leased."""
+    sender = Sender()
+    pipeline: Pipeline[str] = Pipeline(
+        pool, sender, concurrency=1, on_done=lambda: None, weight=len
+    )
+    pipeline.add([(NOW, "abc"), (at(1), "de")])
+    assert pipeline.load == 5
+    pipeline.release(NOW)
+    wait_until(lambda: sender.sent == ["abc"])
+    assert pipeline.load == 5  # sending still counts
+    sender.release.set()
+    assert wait_answered(pipeline, 1) == 1
+    assert pipeline.load == 2

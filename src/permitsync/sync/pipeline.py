@@ -29,18 +29,26 @@ class Pipeline(Generic[_J]):
         *,
         concurrency: int,
         on_done: Callable[[], None],
+        weight: Callable[[_J], int] = lambda _: 1,
     ) -> None:
         self._pool = pool
         self._send = send
         self._concurrency = concurrency
         self._on_done = on_done
+        self._weight = weight
         self._order = itertools.count()
         self._waiting: list[tuple[datetime, int, _J]] = []
-        self._sending: set[Future[None]] = set()
+        self._sending: dict[Future[None], int] = {}
 
     def __len__(self) -> int:
         """Jobs not yet answered: waiting for their time or being sent."""
         return len(self._waiting) + len(self._sending)
+
+    @property
+    def load(self) -> int:
+        """The weight of the jobs not yet answered (a worker's: the rights it holds leased)."""
+        waiting = sum(self._weight(job) for _, _, job in self._waiting)
+        return waiting + sum(self._sending.values())
 
     def add(self, jobs: Iterable[tuple[datetime, _J]]) -> None:
         """Queue ``jobs``, each with the time it may go."""
@@ -59,8 +67,9 @@ class Pipeline(Generic[_J]):
     def collect(self) -> int:
         """Forget the jobs answered; returns how many. Raises the first error one of them
         ended with (the others are forgotten all the same)."""
-        done = {future for future in self._sending if future.done()}
-        self._sending -= done
+        done = [future for future in self._sending if future.done()]
+        for future in done:
+            del self._sending[future]
         errors = [error for error in (future.exception() for future in done) if error]
         if errors:
             raise errors[0]
@@ -81,5 +90,5 @@ class Pipeline(Generic[_J]):
 
     def _submit(self, job: _J) -> None:
         future = self._pool.submit(self._send, job)
+        self._sending[future] = self._weight(job)
         future.add_done_callback(lambda _: self._on_done())
-        self._sending.add(future)

@@ -442,10 +442,11 @@ class Worker:
         bugs alike delay rights (their leases expire), never end the worker.
 
         Pipelined: a claim is made whenever fewer than ``pipeline`` requests are waiting for
-        their rate slot or being sent, not once the previous claim is all answered, so the
-        sending threads never wait for a claim (over a slow network they keep Passport's
-        allowed rate busy), and a fresh change is claimed at once, not behind a whole claim
-        of backfill (:class:`Pipeline` keeps it from queueing behind one too)."""
+        their rate slot or being sent and fewer than ``claim_limit`` rights are leased, not
+        once the previous claim is all answered, so the sending threads never wait for a
+        claim (over a slow network they keep Passport's allowed rate busy), and a fresh
+        change is claimed at once, not behind a whole claim of backfill (:class:`Pipeline`
+        keeps it from queueing behind one too)."""
         log.info("worker started", owner=self.owner)
         self.heartbeat.beat()
         pipeline: Pipeline[_Job] = Pipeline(
@@ -453,6 +454,7 @@ class Worker:
             lambda job: self._send_batch(*job),
             concurrency=self.settings.concurrency,
             on_done=self.wakeup.notify,
+            weight=lambda job: len(job[2]),
         )
         try:
             while not stop.is_set():
@@ -460,8 +462,13 @@ class Worker:
                     if pipeline.collect():
                         self._flush_request_log()
                     self.housekeeping()
-                    room = self.settings.pipeline - len(pipeline)
-                    handled, throttled = self._feed(pipeline, room) if room > 0 else (0, False)
+                    # Room for more: fewer than ``pipeline`` requests out, and fewer rights
+                    # leased than one claim may take (a worker never holds more than that).
+                    requests = self.settings.pipeline - len(pipeline)
+                    limit = min(
+                        requests * MAX_ITEMS_PER_REQUEST, self.settings.claim_limit - pipeline.load
+                    )
+                    handled, throttled = self._feed(pipeline, limit) if limit > 0 else (0, False)
                     pipeline.release(self.clock())
                 except (OperationalError, SQLAlchemyError) as exc:
                     failures = self.heartbeat.failed(exc)
@@ -489,10 +496,9 @@ class Worker:
             self._flush_request_log()
             log.info("worker stopped", owner=self.owner)
 
-    def _feed(self, pipeline: Pipeline[_Job], room: int) -> tuple[int, bool]:
-        """Claim for ``room`` more requests and queue them; the rights claimed, and whether
-        an integration's rate held some back."""
-        limit = min(self.settings.claim_limit, room * MAX_ITEMS_PER_REQUEST)
+    def _feed(self, pipeline: Pipeline[_Job], limit: int) -> tuple[int, bool]:
+        """Claim up to ``limit`` more rights and queue their requests; the rights claimed,
+        and whether an integration's rate held some back."""
         handled, jobs, throttled = self._claim(limit, paced=True)
         pipeline.add((job[3], job) for job in jobs)
         return handled, throttled
