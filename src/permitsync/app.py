@@ -233,7 +233,8 @@ def build_container(
     """Wire the process together from ``settings``."""
     register_secret(settings.passport_client_secret.get_secret_value())
     register_secret(make_url(settings.database_url).password)
-    engine = create_db_engine(settings.database_url)
+    # A connection for each sending thread to record its answer, and some for the rest.
+    engine = create_db_engine(settings.database_url, pool_size=settings.sync_concurrency + 10)
     wakeup = Wakeup()
     sync_settings = SyncSettings(
         lease_s=settings.sync_lease_s,

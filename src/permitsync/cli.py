@@ -273,7 +273,7 @@ def bench(
     steady_seconds: Annotated[float, typer.Option(help="Length of the steady phase")] = 60.0,
     outage_seconds: Annotated[float, typer.Option(help="Length of the outage")] = 30.0,
     database_url: Annotated[str | None, typer.Option(help="Default: a temporary SQLite")] = None,
-    workers: Annotated[int, typer.Option(help="Worker loops")] = 2,
+    workers: Annotated[int, typer.Option(help="Worker loops")] = 1,
     passport_rate: Annotated[float, typer.Option(help="Requests/s allowed to Passport")] = 200.0,
     tenants: Annotated[
         int,
@@ -284,7 +284,7 @@ def bench(
     passport_latency_ms: Annotated[
         float, typer.Option(min=0, help="Added to every Passport answer (a real network)")
     ] = 0.0,
-    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight per worker")] = 4,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight per worker")] = 16,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Measure backfill rate, naive speedup, latency, memory and outage recovery."""

@@ -79,7 +79,7 @@ class Settings(BaseSettings):
 
     sync_lease_s: float = Field(default=30.0, gt=0, le=3600)
     sync_claim_limit: int = Field(default=1000, ge=1, le=100_000)
-    sync_concurrency: int = Field(default=4, ge=1, le=64)
+    sync_concurrency: int = Field(default=16, ge=1, le=64)
     sync_poll_interval_s: float = Field(default=1.0, ge=0.05, le=60)
     sync_open_ended_horizon_days: float = Field(default=30.0, gt=0, le=3650)
     sync_request_log_days: int = Field(default=14, ge=1, le=3650)

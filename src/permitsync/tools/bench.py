@@ -71,7 +71,8 @@ class BenchOptions:
     outage_seconds: float = 30.0
     naive_events: int = 1000
     database_url: str | None = None
-    workers: int = 2
+    #: Worker loops in the bench process (one, as ``permitsync serve`` runs).
+    workers: int = 1
     passport_rate: float = 200.0
     #: Companies in all: one backfilling ``permits``, the others trickling ``rate`` changes/s
     #: between them during the backfill.
@@ -80,7 +81,7 @@ class BenchOptions:
     #: Added by the simulator to every answer (0: loopback as it is).
     passport_latency_ms: float = 0.0
     #: Requests in flight per worker (``PERMITSYNC_SYNC_CONCURRENCY``).
-    concurrency: int = 4
+    concurrency: int = 16
 
 
 class RecordingMetrics(SyncMetrics):
@@ -198,7 +199,11 @@ def run_bench(opts: BenchOptions, *, say: Any = print) -> dict[str, float | int]
             Target(f"{company}-t{t}", f"T{t:02d}", opts.tenant_permits)
             for t in range(1, opts.tenants)
         ]
-        tenant_ids = {_company(c, t.company, t.company, live=True) for t in tenants}
+        operators = _tenant_operators(sim, len(tenants))
+        tenant_ids = {
+            _company(c, t.company, t.company, live=True, operator_id=operator)
+            for t, operator in zip(tenants, operators, strict=True)
+        }
         for tenant in tenants:
             _write(c, tenant, end)
 
@@ -264,15 +269,44 @@ def _percentiles(name: str, samples: list[float]) -> dict[str, float]:
     return {f"{name}_p{p}_ms": round(percentile(samples, p / 100) * 1000, 1) for p in (50, 95, 99)}
 
 
-def _company(c: Container, company: str, name: str, *, live: bool = False) -> int:
+def _company(
+    c: Container,
+    company: str,
+    name: str,
+    *,
+    live: bool = False,
+    operator_id: str = DEMO_OPERATOR_ID,
+) -> int:
     """A company with one location mapped to LotA; returns its integration's id."""
     c.registry.put_company(STAFF, company, name=name)
     c.registry.put_location(STAFF, company, "lot-1", name="Lot 1", timezone="UTC")
-    integration, _ = c.integrations.put(STAFF, company, operator_id=DEMO_OPERATOR_ID)
+    integration, _ = c.integrations.put(STAFF, company, operator_id=operator_id)
     c.integrations.map_location(STAFF, company, "lot-1", zone_id=None, zone="LotA")
     if live:
         c.integrations.patch(STAFF, company, state="live")
     return int(integration.id)
+
+
+def _tenant_operators(sim: SimProcess, count: int) -> list[str]:
+    """A Passport operator of its own for each of ``count`` trickling companies, with the demo
+    operator's zones, authorised for the demo client: as in production, where each company
+    is its own operator (sharing the demo one made each tenant's reconciliation read every
+    session of the backfill too)."""
+    seed = sim.admin("GET", "/_sim/seed")
+    demo = next(o for o in seed["operators"] if o["id"] == DEMO_OPERATOR_ID)
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    seed["operators"] += [
+        {
+            "id": operator_id,
+            "name": f"Tenant {n}",
+            "zones": [{**zone, "id": str(uuid.uuid4())} for zone in demo["zones"]],
+        }
+        for n, operator_id in enumerate(ids, start=1)
+    ]
+    client = next(c for c in seed["clients"] if c["client_id"] == DEMO_CLIENT_ID)
+    client["authorized_operators"] += ids
+    sim.admin("PUT", "/_sim/seed", seed)
+    return ids
 
 
 def _write(c: Container, target: Target, end: datetime) -> None:

@@ -36,6 +36,10 @@ def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> En
     the connection says otherwise (a deferred transaction that later writes fails with
     SQLITE_BUSY whatever the timeout). PostgreSQL: connections are checked before use, so a
     restarted server costs one failed attempt, not a broken pool.
+
+    ``pool_size`` connections are kept (and as many more opened when needed): a worker's
+    sending threads each take one to record an answer, so the composition root sizes it to
+    them (a file SQLite database too; an in-memory one has one connection per thread).
     """
     url = normalize_url(url)
     parsed = make_url(url)
@@ -47,6 +51,11 @@ def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> En
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            **(
+                {"pool_size": pool_size, "max_overflow": pool_size}
+                if database not in ("", ":memory:")
+                else {}
+            ),
         )
         _tune_sqlite(engine)
         return engine
