@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from permitsync.sync.pipeline import Pipeline
+from permitsync.sync.pipeline import ClaimTurn, Pipeline
 from permitsync.sync.wakeup import Wakeup
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -137,3 +137,72 @@ def test_load_weighs_the_jobs_until_they_are_answered(pool: ThreadPoolExecutor) 
     sender.release.set()
     assert wait_answered(pipeline, 1) == 1
     assert pipeline.load == 2
+
+
+def test_a_nudge_wakes_the_waiter_without_a_notice_of_work() -> None:
+    wakeup = Wakeup().child()
+    wakeup.nudge()
+    assert wakeup.wait(0)
+    assert not wakeup.take_work()
+    wakeup.notify()
+    assert wakeup.take_work()
+    assert not wakeup.take_work()  # taken once
+    assert wakeup.wait(0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+RATE = timedelta(milliseconds=50)
+
+
+def test_the_first_turn_claims_and_an_empty_claim_waits_for_a_reason() -> None:
+    clock = Clock()
+    turn = ClaimTurn(1.0, RATE, clock=clock)
+    assert turn.due(new_work=False)
+    turn.claimed(handled=0, throttled=False)
+    clock.now += 0.5
+    assert not turn.due(new_work=False)  # an answer alone: nothing new can be due
+    assert turn.seconds_to_next() == pytest.approx(0.5)
+    assert turn.due(new_work=True)
+    clock.now += 0.5
+    assert turn.due(new_work=False)  # the poll: rights due by the clock
+    assert turn.seconds_to_next() == 0
+
+
+def test_a_claim_that_found_work_is_followed_by_another() -> None:
+    clock = Clock()
+    turn = ClaimTurn(1.0, RATE, clock=clock)
+    turn.claimed(handled=3, throttled=False)
+    assert turn.due(new_work=False)
+    turn.claimed(handled=0, throttled=False)
+    assert not turn.due(new_work=False)
+
+
+def test_a_rate_that_held_work_back_is_tried_at_its_next_slot() -> None:
+    clock = Clock()
+    turn = ClaimTurn(1.0, RATE, clock=clock)
+    turn.claimed(handled=0, throttled=True)
+    assert not turn.due(new_work=False)
+    assert turn.seconds_to_next() == pytest.approx(0.05)
+    clock.now += 0.05
+    assert turn.due(new_work=False)
+    turn.claimed(handled=0, throttled=False)
+    clock.now += 0.05
+    assert not turn.due(new_work=False)
+
+
+def test_without_room_the_claim_waits_for_an_answer_not_the_clock() -> None:
+    clock = Clock()
+    turn = ClaimTurn(1.0, RATE, clock=clock)
+    turn.claimed(handled=0, throttled=True)
+    clock.now += 2  # poll and rate both due
+    assert turn.due(new_work=False)
+    turn.postponed()  # no room
+    assert turn.seconds_to_next() == pytest.approx(1.0)  # no busy loop on the past times
+    assert turn.due(new_work=False)  # claimed at the next wake-up (an answer frees room)

@@ -1,4 +1,4 @@
-"""A running worker's requests between claim and answer.
+"""A running worker's requests between claim and answer, and when it claims.
 
 Claimed requests wait here for their slot of the integration's rate (A-13) without holding a
 sending thread, and go to the threads only once due, at most ``concurrency`` at a time. So a
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 _J = TypeVar("_J")
@@ -92,3 +93,52 @@ class Pipeline(Generic[_J]):
         future = self._pool.submit(self._send, job)
         self._sending[future] = self._weight(job)
         future.add_done_callback(lambda _: self._on_done())
+
+
+class ClaimTurn:
+    """When the running loop claims: on a notice of new work, right after a claim that found
+    some (more may be due), when room comes back after a claim it had none for, when the rate
+    that held work back has its next slot, and at least every ``poll_s`` (rights that come due
+    by the clock: retries, open breakers, lease expiries). Not on every answer to its own
+    requests: with many small companies each change's answer woke the loop for a claim that
+    found nothing, a few milliseconds of the GIL each."""
+
+    def __init__(
+        self,
+        poll_s: float,
+        rate_interval: timedelta,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
+        self._poll_s = poll_s
+        self._rate_s = rate_interval.total_seconds()
+        self._more = True  # nothing claimed yet
+        self._next_poll = 0.0
+        self._next_rate: float | None = None
+
+    def due(self, *, new_work: bool) -> bool:
+        """Whether to claim now."""
+        now = self._clock()
+        rate = self._next_rate is not None and now >= self._next_rate
+        return new_work or self._more or rate or now >= self._next_poll
+
+    def claimed(self, *, handled: int, throttled: bool) -> None:
+        """A claim took ``handled`` rights; ``throttled``: a rate held some back."""
+        now = self._clock()
+        self._more = handled > 0
+        self._next_rate = now + self._rate_s if throttled else None
+        self._next_poll = now + self._poll_s
+
+    def postponed(self) -> None:
+        """A claim was due but the loop had no room for it: claim as soon as an answer frees
+        some (the answer wakes the loop), not before."""
+        self._more = True
+        self._next_poll = self._clock() + self._poll_s
+        self._next_rate = None
+
+    def seconds_to_next(self) -> float:
+        """How long the loop may wait before a claim is due by the clock."""
+        now = self._clock()
+        times = [self._next_poll] + ([] if self._next_rate is None else [self._next_rate])
+        return max(0.0, min(times) - now)

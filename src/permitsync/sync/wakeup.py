@@ -23,17 +23,35 @@ class Wakeup:
 
     Several waiters each take a :meth:`child`: a notice reaches every child, and one waiter
     consuming its own cannot swallow another's (with one shared event, a worker that was
-    busy when a second one woke and cleared it slept a whole poll interval)."""
+    busy when a second one woke and cleared it slept a whole poll interval).
+
+    A notice of new work is also remembered until :meth:`take_work`; :meth:`nudge` only wakes
+    the waiter (a worker's own answer came back: its loop has room again, but nothing new
+    became due that a claim would find)."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self._children: weakref.WeakSet[Wakeup] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._work = False
 
     def notify(self) -> None:
         """There may be new work."""
+        with self._lock:
+            self._work = True
         self._event.set()
         for child in list(self._children):
             child.notify()
+
+    def nudge(self) -> None:
+        """Wake the waiter without a notice of new work."""
+        self._event.set()
+
+    def take_work(self) -> bool:
+        """Whether new work was notified since the last call (and forget it)."""
+        with self._lock:
+            work, self._work = self._work, False
+        return work
 
     def child(self) -> Wakeup:
         """A signal of its own, notified with this one (and alone by its own notify)."""

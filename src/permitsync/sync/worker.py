@@ -25,9 +25,10 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from permitsync.adapters.db.group_commit import GroupCommit
 from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.adapters.passport.errors import (
     PassportIntegrationFailed,
@@ -53,7 +54,7 @@ from permitsync.sync.heartbeat import Heartbeat
 from permitsync.sync.lease import Claimed, claim, open_gates, renew_leases
 from permitsync.sync.metrics import SyncMetrics
 from permitsync.sync.outcomes import Verdict
-from permitsync.sync.pipeline import Pipeline
+from permitsync.sync.pipeline import ClaimTurn, Pipeline
 from permitsync.sync.planner import RightsPlanner
 from permitsync.sync.request_log import RequestLog, for_integration
 from permitsync.sync.settings import SyncSettings
@@ -110,6 +111,7 @@ class Worker:
         self.request_log = request_log
         self.metrics = metrics
         self.owner = owner or worker_id()
+        self._answers = GroupCommit(engine)
         self._pool = ThreadPoolExecutor(
             max_workers=self.settings.concurrency, thread_name_prefix="sync-send"
         )
@@ -314,35 +316,74 @@ class Worker:
         whole_problem: dict[str, Any] | None,
     ) -> None:
         now = self.clock()
+        done, resent, parked = self._verdicts(sent, answers, whole_problem, now)
+
+        def write(conn: Connection) -> None:
+            for right, values in resent:
+                store.resend(conn, owner=self.owner, now=now, claimed=right, values=values)
+            for right, values, _ in parked:
+                store.park(conn, owner=self.owner, now=now, claimed=right, values=values)
+            store.acknowledge(conn, owner=self.owner, now=now, done=done)
+            store.request_succeeded(conn, integration_id=integration_id, now=now)
+
+        # Committed with the other threads' answers waiting at the same time.
+        self._answers.write(write, key=integration_id)
+        for right, _, problem in parked:
+            log.warning(
+                "right parked",
+                session_id=right.session_id,
+                permit_pk=right.permit_pk,
+                problem_type=problem.get("type"),
+            )
+        # A right to send again at once: the loop claims it without waiting for the poll.
+        if resent or any(not right.complete for right, _ in done):
+            self.wakeup.notify()
+        self._report_answers(integration_id, sent, done, now)
+
+    def _verdicts(
+        self,
+        sent: Sequence[Claimed],
+        answers: Sequence[ItemOutcome],
+        whole_problem: dict[str, Any] | None,
+        now: datetime,
+    ) -> tuple[
+        list[tuple[Claimed, dict[str, Any]]],
+        list[tuple[Claimed, dict[str, Any]]],
+        list[tuple[Claimed, dict[str, Any], dict[str, Any]]],
+    ]:
+        """What each answer means for its right: ``(done, resent, parked)``, each right with
+        the values to record (and a parked one with its problem)."""
         by_session = {a.session_id: a for a in answers}
         done: list[tuple[Claimed, dict[str, Any]]] = []
-        with UnitOfWork(self.engine) as uow:
-            for right in sent:
-                answer = by_session.get(right.session_id)
-                if answer is not None and answer.accepted:
-                    done.append((right, outcomes.accepted(right.action.kind, right.action.end)))
-                    continue
-                problem = whole_problem or (
-                    _problem_of(answer) if answer is not None else _missing_answer()
-                )
-                verdict, values = outcomes.refused(right.action.kind, problem, now)
-                if verdict is Verdict.DONE:
-                    done.append((right, values))
-                elif verdict is Verdict.RESEND_STARTED:
-                    store.resend(uow.conn, owner=self.owner, now=now, claimed=right, values=values)
-                else:
-                    store.park(uow.conn, owner=self.owner, now=now, claimed=right, values=values)
-                    log.warning(
-                        "right parked",
-                        session_id=right.session_id,
-                        permit_pk=right.permit_pk,
-                        problem_type=problem.get("type"),
-                    )
-                if self.metrics and verdict is not Verdict.DONE:
-                    self.metrics.sent(verdict)
-            store.acknowledge(uow.conn, owner=self.owner, now=now, done=done)
-            store.request_succeeded(uow.conn, integration_id=integration_id, now=now)
-            uow.commit()
+        resent: list[tuple[Claimed, dict[str, Any]]] = []
+        parked: list[tuple[Claimed, dict[str, Any], dict[str, Any]]] = []
+        for right in sent:
+            answer = by_session.get(right.session_id)
+            if answer is not None and answer.accepted:
+                done.append((right, outcomes.accepted(right.action.kind, right.action.end)))
+                continue
+            problem = whole_problem or (
+                _problem_of(answer) if answer is not None else _missing_answer()
+            )
+            verdict, values = outcomes.refused(right.action.kind, problem, now)
+            if verdict is Verdict.DONE:
+                done.append((right, values))
+            elif verdict is Verdict.RESEND_STARTED:
+                resent.append((right, values))
+            else:
+                parked.append((right, values, problem))
+            if self.metrics and verdict is not Verdict.DONE:
+                self.metrics.sent(verdict)
+        return done, resent, parked
+
+    def _report_answers(
+        self,
+        integration_id: int,
+        sent: Sequence[Claimed],
+        done: Sequence[tuple[Claimed, dict[str, Any]]],
+        now: datetime,
+    ) -> None:
+        """Metrics and logs of a recorded batch."""
         if self.metrics:
             self.metrics.sent(Verdict.ACKNOWLEDGE, len(done))
             for right, _ in done:
@@ -453,48 +494,58 @@ class Worker:
             self._pool,
             lambda job: self._send_batch(*job),
             concurrency=self.settings.concurrency,
-            on_done=self.wakeup.notify,
+            on_done=self.wakeup.nudge,
             weight=lambda job: len(job[2]),
         )
+        turn = ClaimTurn(self.settings.poll_interval_s, self.settings.rate.interval)
         try:
             while not stop.is_set():
                 try:
-                    if pipeline.collect():
-                        self._flush_request_log()
-                    self.housekeeping()
-                    # Room for more: fewer than ``pipeline`` requests out, and fewer rights
-                    # leased than one claim may take (a worker never holds more than that).
-                    requests = self.settings.pipeline - len(pipeline)
-                    limit = min(
-                        requests * MAX_ITEMS_PER_REQUEST, self.settings.claim_limit - pipeline.load
-                    )
-                    handled, throttled = self._feed(pipeline, limit) if limit > 0 else (0, False)
-                    pipeline.release(self.clock())
+                    handled = self._step(pipeline, turn)
+                    self.heartbeat.beat()
+                    if handled == 0:
+                        self._idle(pipeline, turn)
                 except (OperationalError, SQLAlchemyError) as exc:
                     failures = self.heartbeat.failed(exc)
                     log.warning("database unavailable; retrying", error=type(exc).__name__)
                     stop.wait(self._pause(failures))
-                    continue
                 except Exception as exc:
                     failures = self.heartbeat.failed(exc)
                     log.exception("worker step failed; retrying", owner=self.owner)
                     stop.wait(self._pause(failures))
-                    continue
-                self.heartbeat.beat()
-                if handled == 0:
-                    # New work, an answer (room to claim again), a slot's time, the rate's
-                    # next slot when it held work back, or the poll.
-                    waits = [self.settings.poll_interval_s]
-                    due = pipeline.seconds_to_next(self.clock())
-                    waits += [] if due is None else [due]
-                    waits += [self.settings.rate.interval.total_seconds()] if throttled else []
-                    self.wakeup.wait(min(waits))
         finally:
             pipeline.flush()
             self.heartbeat.stop()
             self._pool.shutdown(wait=True)
             self._flush_request_log()
             log.info("worker stopped", owner=self.owner)
+
+    def _step(self, pipeline: Pipeline[_Job], turn: ClaimTurn) -> int:
+        """Forget what was answered, claim if it is time and there is room, hand due requests
+        to the sending threads; returns the rights claimed."""
+        if pipeline.collect():
+            self._flush_request_log()
+        self.housekeeping()
+        # Room for more: fewer than ``pipeline`` requests out, and fewer rights leased than
+        # one claim may take (a worker never holds more than that).
+        requests = self.settings.pipeline - len(pipeline)
+        limit = min(requests * MAX_ITEMS_PER_REQUEST, self.settings.claim_limit - pipeline.load)
+        handled = 0
+        if turn.due(new_work=self.wakeup.take_work()):
+            if limit > 0:
+                handled, throttled = self._feed(pipeline, limit)
+                turn.claimed(handled=handled, throttled=throttled)
+            else:  # no room: claim once an answer frees some
+                turn.postponed()
+        pipeline.release(self.clock())
+        return handled
+
+    def _idle(self, pipeline: Pipeline[_Job], turn: ClaimTurn) -> None:
+        """Wait for new work, an answer (room to claim again), a waiting request's slot, the
+        rate's next slot when it held work back, or the poll."""
+        waits = [turn.seconds_to_next()]
+        due = pipeline.seconds_to_next(self.clock())
+        self.wakeup.wait(min(waits if due is None else [*waits, due]))
 
     def _feed(self, pipeline: Pipeline[_Job], limit: int) -> tuple[int, bool]:
         """Claim up to ``limit`` more rights and queue their requests; the rights claimed,
