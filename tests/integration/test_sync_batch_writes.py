@@ -1,6 +1,7 @@
-"""The recording of a batch of answers, row by row: a batch is written with one statement per
-kind of write on PostgreSQL (arrays unnested) and an executemany on SQLite, and each row must
-come out as if it had been written alone. On SQLite and PostgreSQL."""
+"""The writes of a claim and of a batch of answers, row by row: a batch is written with one
+statement per kind of write on PostgreSQL (arrays unnested) and an executemany or ``IN`` lists
+on SQLite, and each row must come out as if it had been written alone. On SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -23,16 +24,21 @@ NOW = datetime(2030, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 PLATES = ["BATCH1", "BATCH2", "BATCH3", "BATCH4"]
 
 
-def _claim(c: Container, owner: str = "w1") -> list[Claimed]:
-    """The permit's four rights (one per plate), leased to ``owner``, by plate."""
-    live_company(c)
-    c.registry.put_permit(STAFF, "uni", "p1", permit(PLATES))
+def _claim(c: Container, owner: str = "w1", *, written: bool = False) -> list[Claimed]:
+    """The permit's four rights (one per plate; written here unless ``written``), leased to
+    ``owner``, by plate."""
+    if not written:
+        _write(c)
     with c.engine.begin() as conn:
         claimed = lease.claim(
             conn, owner=owner, now=c.clock(), lease=timedelta(minutes=5), limit=10
         )
-    assert len(claimed) == len(PLATES)
     return sorted(claimed, key=lambda r: r.plate)
+
+
+def _write(c: Container) -> None:
+    live_company(c)
+    c.registry.put_permit(STAFF, "uni", "p1", permit(PLATES))
 
 
 def _rows(c: Container) -> dict[str, Any]:
@@ -40,9 +46,44 @@ def _rows(c: Container) -> dict[str, Any]:
         return {row.plate: row for row in conn.execute(select(rights))}
 
 
-def _set(c: Container, right: Claimed, **values: Any) -> None:
+def _set(c: Container, right: Claimed | str, **values: Any) -> None:
+    """Change the row of a claimed right, or of a plate's right."""
+    where = rights.c.plate == right if isinstance(right, str) else rights.c.id == right.right_id
     with c.engine.begin() as conn:
-        conn.execute(update(rights).where(rights.c.id == right.right_id).values(**values))
+        conn.execute(update(rights).where(where).values(**values))
+
+
+def test_a_claim_writes_each_row_by_what_it_sends(synced: Container) -> None:
+    """A start and an extension to the desired end are leased with that unsure event; a
+    repeated unconfirmed start keeps its own; a right with nothing to send is marked synced
+    and not leased."""
+    _write(synced)
+    desired_end = _rows(synced)["BATCH1"].desired_end
+    earlier = desired_end - timedelta(days=1)
+    _set(synced, "BATCH2", acked="open", acked_end=desired_end)
+    _set(synced, "BATCH3", acked="open", acked_end=earlier)
+    _set(synced, "BATCH4", unconfirmed_kind=EventType.STARTED.value, unconfirmed_end=earlier)
+    claimed = {r.plate: r for r in _claim(synced, written=True)}
+    assert sorted(claimed) == ["BATCH1", "BATCH3", "BATCH4"]
+    rows = _rows(synced)
+    expected = {
+        "BATCH1": (EventType.STARTED, desired_end, True),
+        "BATCH3": (EventType.EXTENDED, desired_end, True),
+        "BATCH4": (EventType.STARTED, earlier, False),
+    }
+    for plate, (kind, end, complete) in expected.items():
+        right, row = claimed[plate], rows[plate]
+        assert (right.action.kind, right.action.end, right.complete) == (kind, end, complete)
+        assert (row.unconfirmed_kind, row.unconfirmed_end) == (kind.value, end)
+        assert (row.lease_owner, row.lease_until) == ("w1", right.leased_until)
+        assert row.last_attempt_at is not None
+    settled = rows["BATCH2"]
+    assert (settled.acked_version, settled.due_at) == (settled.desired_version, None)
+    assert (settled.last_outcome, settled.lease_owner, settled.unconfirmed_kind) == (
+        "nothing to send",
+        None,
+        None,
+    )
 
 
 def _accepted(right: Claimed) -> tuple[Claimed, dict[str, Any]]:
