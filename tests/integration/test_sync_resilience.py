@@ -4,17 +4,23 @@ simulator over real HTTP, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
-from passport_sim.seed import DEMO_OPERATOR_ID
+from passport_sim.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_OPERATOR_ID
 from permitsync.adapters.db.schema import integrations, rights
+from permitsync.adapters.passport.client import PassportClient
+from permitsync.adapters.passport.remote import RemoteRight
 from permitsync.adapters.passport.wire import SessionEvent, event_item
 from permitsync.app import Container
+from permitsync.sync import reconcile
 from permitsync.sync.ratelimit import RateLimit
+from permitsync.sync.reconcile import Reconciler
 from tests.support.scenario import STAFF, drain, live_company, permit, valid_plates
 
 
@@ -145,6 +151,56 @@ def test_reconcile_after_passport_lost_everything(synced: Container, sim: Any) -
     assert (again.missing, again.unexpected, again.different, again.repaired) == (0, 0, 0, 0)
     history = synced.integrations.reconciliations(STAFF, "uni")
     assert [h["repaired"] for h in history] == [0, 10]
+
+
+def test_reconcile_reads_passport_page_by_page_and_our_rights_in_fetches(
+    synced: Container, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Holding the operator's whole lookup and every right's row at once made a reconciliation
+    # of 200,000 rights cost hundreds of MB.
+    monkeypatch.setattr(reconcile, "ROWS_PER_FETCH", 2)
+    live_company(synced)
+    for i in range(5):
+        synced.registry.put_permit(STAFF, "uni", f"p{i}", permit([f"PAGE{i}"]))
+    drain(synced)
+    # We believe p0's session ends a day later than Passport shows: "different", from Passport.
+    with synced.engine.begin() as conn:
+        (end,) = conn.execute(select(rights.c.acked_end).where(rights.c.plate == "PAGE0")).one()
+        conn.execute(
+            update(rights).where(rights.c.plate == "PAGE0").values(acked_end=end + timedelta(1))
+        )
+
+    def lookups() -> int:
+        return len([r for r in sim.requests() if r["path"] == "/v4/enforcement/parking-rights"])
+
+    class Paged:
+        """The lookup, two rights a page, noting how many pages were asked for at each right."""
+
+        def __init__(self, client: PassportClient) -> None:
+            self.client = client
+            self.asked: list[int] = []
+
+        def iter_rights(self, operator_id: str) -> Iterator[RemoteRight]:
+            for right in self.client.iter_rights(operator_id):
+                self.asked.append(lookups())
+                yield right
+
+    with PassportClient(
+        base_url=sim.base_url,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        page_limit=2,
+    ) as client:
+        paged = Paged(client)
+        reconciler = Reconciler(
+            synced.engine, lookup=paged, clock=synced.clock, notify=synced.planner.notify
+        )
+        result = reconciler.run(synced.integrations.get(STAFF, "uni")[0].id, trigger="manual")
+    before = paged.asked[0] - 1
+    assert [n - before for n in paged.asked] == [1, 1, 2, 2, 3]
+    assert (result.checked, result.different, result.missing, result.repaired) == (5, 1, 0, 1)
+    drain(synced)
+    assert len(valid_plates(sim)) == 5
 
 
 def test_reconcile_stops_our_unexpected_sessions_and_leaves_others(

@@ -582,6 +582,23 @@ def test_lookup_rights_sends_the_filters_and_reads_every_page(
     assert (rights[1].plate, rights[1].state, rights[1].reference_id) == ("", "", None)
 
 
+def test_iter_rights_asks_for_the_next_page_only_when_this_one_is_read(
+    client: PassportClient, fake: FakePassport
+) -> None:
+    # Reconciliation reads an operator's rights through this: the whole list at once was
+    # 0.8 KB a right in memory.
+    pages = {
+        None: httpx.Response(200, json={"data": [right("r1"), right("r2")], "next_cursor": "p2"}),
+        "p2": httpx.Response(200, json={"data": [right("r3")], "next_cursor": None}),
+    }
+    fake.routes[RIGHTS_PATH] = lambda request: pages[request.url.params.get("cursor")]
+    rights = client.iter_rights(OPERATOR)
+    assert fake.calls(RIGHTS_PATH) == []
+    asked = [(r.id, len(fake.calls(RIGHTS_PATH))) for r in rights]
+    assert asked == [("r1", 1), ("r2", 1), ("r3", 2)]
+    assert dict(fake.calls(RIGHTS_PATH)[0].url.params) == {"operator_id": OPERATOR, "limit": "100"}
+
+
 def test_lookup_rights_sends_only_the_filters_given(
     client: PassportClient, fake: FakePassport
 ) -> None:

@@ -11,7 +11,7 @@ their way). Repairs are made by marking rights due, so the workers send them as 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -35,11 +35,15 @@ JOB_NAME = "reconcile"
 JOB_LEASE = timedelta(minutes=10)
 
 
+#: Our rights read per fetch while comparing (a 200,000-right integration is never one list).
+ROWS_PER_FETCH = 1000
+
+
 class RightsLookup(Protocol):
     """The port to Passport's enforcement lookup."""
 
-    def lookup_rights(self, operator_id: str) -> list[RemoteRight]:
-        """Every right valid now for the operator (all pages)."""
+    def iter_rights(self, operator_id: str) -> Iterator[RemoteRight]:
+        """Every right valid now for the operator (all pages, read as they are consumed)."""
         ...
 
 
@@ -91,7 +95,7 @@ class Reconciler:
             ).scalar_one()
         try:
             with for_integration(integration_id):
-                remote = self._lookup.lookup_rights(operator_id)
+                shown = _shown_by_reference(self._lookup.iter_rights(operator_id))
         except PassportError as exc:
             return self._record(integration_id, trigger, started, {}, error=str(exc))
         finally:
@@ -99,7 +103,7 @@ class Reconciler:
                 self._log.flush()
         now = self._clock()
         with UnitOfWork(self._engine) as uow:
-            counts = _repair(uow, integration_id, remote, now)
+            counts = _repair(uow, integration_id, shown, now)
             if counts["repaired"]:
                 self._notify(uow)
             uow.commit()
@@ -162,19 +166,45 @@ class Reconciler:
         return results
 
 
+def _shown_by_reference(remote: Iterable[RemoteRight]) -> dict[str, Shown]:
+    """What Passport shows under each reference, read page by page: only the four fields
+    :func:`classify` compares are kept, not the operator's whole list of rights."""
+    return {
+        r.reference_id: Shown(r.zone_id, r.plate, r.start, r.end) for r in remote if r.reference_id
+    }
+
+
+#: What :func:`_repair` reads of a right.
+_COMPARED = (
+    rights.c.id,
+    rights.c.session_id,
+    rights.c.desired_present,
+    rights.c.desired_version,
+    rights.c.acked,
+    rights.c.acked_version,
+    rights.c.acked_end,
+    rights.c.lease_until,
+    rights.c.start_time,
+    rights.c.zone_id,
+    rights.c.plate,
+)
+
+
 def _repair(
-    uow: UnitOfWork, integration_id: int, remote: Sequence[RemoteRight], now: datetime
+    uow: UnitOfWork, integration_id: int, by_ref: dict[str, Shown], now: datetime
 ) -> dict[str, int]:
     conn = uow.conn
-    by_ref = {r.reference_id: r for r in remote if r.reference_id}
     # Every right Passport may hold by our records (no IN list of Passport's thousands of
-    # references: SQLite bounds the number of parameters).
+    # references: SQLite bounds the number of parameters), streamed in fetches of
+    # ROWS_PER_FETCH with only the compared columns; the repairs are written once all is read.
     rows = conn.execute(
-        select(rights).where(
-            rights.c.integration_id == integration_id, rights.c.acked != Acked.NONE.value
-        )
-    ).all()
+        select(*_COMPARED)
+        .where(rights.c.integration_id == integration_id, rights.c.acked != Acked.NONE.value)
+        .execution_options(yield_per=ROWS_PER_FETCH)
+    )
     counts = {"checked": 0, "missing": 0, "unexpected": 0, "different": 0, "repaired": 0}
+    # (id, desired_version, acked_version, what we now believe Passport holds)
+    repairs: list[tuple[int, int, int, dict[str, Any]]] = []
     for row in rows:
         settled = row.acked_version >= row.desired_version and (
             row.lease_until is None or row.lease_until < now
@@ -191,7 +221,7 @@ def _repair(
                 zone_id=row.zone_id,
                 plate=row.plate,
             ),
-            Shown(held.zone_id, held.plate, held.start, held.end) if held else None,
+            held,
             now,
         )
         if finding is Finding.NOT_CHECKED:
@@ -201,19 +231,25 @@ def _repair(
             continue
         counts[finding.value] += 1
         # What we now believe Passport holds: nothing (restart), or the session it shows.
-        values: dict[str, Any] = (
-            {"acked": Acked.OPEN.value, "acked_end": held.end}
-            if repair is Repair.FROM_PASSPORT and held is not None
-            else {"acked": Acked.NONE.value, "acked_end": None}
+        repairs.append(
+            (
+                row.id,
+                row.desired_version,
+                row.acked_version,
+                {"acked": Acked.OPEN.value, "acked_end": held.end}
+                if repair is Repair.FROM_PASSPORT and held is not None
+                else {"acked": Acked.NONE.value, "acked_end": None},
+            )
         )
+    for right_id, desired_version, acked_version, values in repairs:
         # Guarded by what was read: a worker that claimed the right since (PostgreSQL reads
         # committed) or a newer change wins, and the repair is not counted.
         repaired = conn.execute(
             update(rights)
             .where(
-                rights.c.id == row.id,
-                rights.c.desired_version == row.desired_version,
-                rights.c.acked_version == row.acked_version,
+                rights.c.id == right_id,
+                rights.c.desired_version == desired_version,
+                rights.c.acked_version == acked_version,
                 or_(rights.c.lease_until.is_(None), rights.c.lease_until < now),
             )
             .values(

@@ -14,6 +14,8 @@ import tempfile
 import threading
 import time
 import uuid
+from array import array
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -85,24 +87,37 @@ class BenchOptions:
 
 
 class RecordingMetrics(SyncMetrics):
-    """Keeps every commit→acknowledged latency, with its integration, for percentiles."""
+    """Keeps every commit→acknowledged latency, by integration, for percentiles: as 8-byte
+    floats (a 200,000-right backfill acknowledges 200,000 of them)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.samples: list[float] = []
-        self.by_integration: list[tuple[int | None, float]] = []
+        self.by_integration: defaultdict[int | None, array[float]] = defaultdict(lambda: array("d"))
+        self._lock = threading.Lock()
 
     def latency(self, seconds: float, *, integration_id: int | None = None) -> None:
         super().latency(seconds, integration_id=integration_id)
-        self.samples.append(seconds)
-        self.by_integration.append((integration_id, seconds))
+        with self._lock:
+            self.by_integration[integration_id].append(seconds)
 
     def clear(self) -> None:
-        self.samples.clear()
-        self.by_integration.clear()
+        with self._lock:
+            self.by_integration.clear()
 
-    def of(self, integration_ids: set[int]) -> list[float]:
-        return [s for i, s in list(self.by_integration) if i in integration_ids]
+    @property
+    def samples(self) -> list[float]:
+        """Every latency since the last :meth:`clear`."""
+        return self.of(None)
+
+    def of(self, integration_ids: set[int] | None) -> list[float]:
+        """The latencies of ``integration_ids`` (None: of all)."""
+        with self._lock:
+            return [
+                s
+                for i, values in self.by_integration.items()
+                if integration_ids is None or i in integration_ids
+                for s in values
+            ]
 
 
 @dataclass(frozen=True)
@@ -235,7 +250,7 @@ def run_bench(opts: BenchOptions, *, say: Any = print) -> dict[str, float | int]
         metrics.clear()
         load = _Load(c, [big], opts.rate, end)
         time.sleep(opts.steady_seconds)
-        steady = list(metrics.samples)
+        steady = metrics.samples
         say(f"steady: {len(steady)} changes acknowledged")
         outage: dict[str, Any] = {"outage": {"seconds": opts.outage_seconds, "mode": "refuse"}}
         if opts.passport_latency_ms:
@@ -417,7 +432,7 @@ def _lost(c: Container, integration_id: int, base_url: str) -> int:
 
     now = datetime.now(UTC)
     with UnitOfWork(c.engine, readonly=True) as uow:
-        wanted = set(
+        missing = set(
             uow.conn.execute(
                 select(rights.c.session_id).where(
                     rights.c.integration_id == integration_id,
@@ -433,8 +448,10 @@ def _lost(c: Container, integration_id: int, base_url: str) -> int:
         client_secret=DEMO_CLIENT_SECRET,
         page_limit=500,
     ) as client:
-        held = {r.reference_id for r in client.lookup_rights(DEMO_OPERATOR_ID)}
-    return len(wanted - held)
+        # Page by page: the operator's whole list as RemoteRights was this run's peak memory.
+        for held in client.iter_rights(DEMO_OPERATOR_ID):
+            missing.discard(held.reference_id)
+    return len(missing)
 
 
 def table(figures: dict[str, float | int]) -> str:

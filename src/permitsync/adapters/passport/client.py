@@ -42,7 +42,7 @@ from permitsync.adapters.passport.wire import (
 from permitsync.domain.times import to_wire
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from types import TracebackType
 
     from permitsync.adapters.passport.token import AccessToken
@@ -182,7 +182,7 @@ class PassportClient:
     def list_zones(self, operator_id: str) -> list[RemoteZone]:
         """Return every zone of the operator, following the cursor over all pages (A-3)."""
         params = {"operator_id": normalize_operator_id(operator_id)}
-        return self._all_pages(ZONES_PATH, params, remote.parse_zone)
+        return list(self._each(ZONES_PATH, params, remote.parse_zone))
 
     def send_events(
         self, event_type: EventType, items: Sequence[Mapping[str, Any]]
@@ -236,15 +236,23 @@ class PassportClient:
             LOOKUP_AT_PARAM: to_wire(at) if at is not None else None,
         }
         params.update({name: value for name, value in optional.items() if value is not None})
-        return self._all_pages(RIGHTS_PATH, params, remote.parse_right)
+        return list(self._each(RIGHTS_PATH, params, remote.parse_right))
+
+    def iter_rights(self, operator_id: str) -> Iterator[RemoteRight]:
+        """Every right valid now for the operator, as :meth:`lookup_rights` without filters,
+        one page at a time: the next page is asked for once this one's rights are consumed,
+        so a caller that keeps less than a :class:`RemoteRight` per right (reconciliation)
+        never holds an operator's whole list."""
+        params = {"operator_id": normalize_operator_id(operator_id)}
+        return self._each(RIGHTS_PATH, params, remote.parse_right)
 
     # -- requests -----------------------------------------------------------------------------
 
-    def _all_pages(
+    def _each(
         self, path: str, params: Mapping[str, str], parse: Callable[[object], _T]
-    ) -> list[_T]:
-        """GET every page of a list (A-3) and read each element with ``parse``."""
-        found: list[_T] = []
+    ) -> Iterator[_T]:
+        """GET every page of a list (A-3), lazily, and read each element with ``parse``. The
+        list's time limit counts from the first page, the caller's time between pages too."""
         cursor: str | None = None
         seen: set[str] = set()
         deadline = self._clock() + self._max_list_s
@@ -255,11 +263,12 @@ class PassportClient:
             answer = self._call("GET", path, params=query, deadline=deadline)
             try:
                 page = remote.parse_page(answer.body, seen_cursors=seen)
-                found.extend(parse(raw) for raw in page.data)
+                found = [parse(raw) for raw in page.data]
             except _SHAPE_ERRORS as exc:
                 raise self._bad_response("GET", path, answer, exc) from None
+            yield from found
             if page.next_cursor is None:
-                return found
+                return
             if self._clock() > deadline:
                 raise PassportBadResponse(
                     f"GET {path}: the list took longer than {self._max_list_s:g} s to read"
