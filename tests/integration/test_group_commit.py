@@ -47,11 +47,11 @@ def note(n: int) -> Work:
     return work
 
 
-def behind_a_leader(group: GroupCommit, writes: list[tuple[Work, int]]) -> dict[int, Exception]:
+def behind_a_leader(group: GroupCommit, writes: list[tuple[Work, int]]) -> dict[int, BaseException]:
     """Write ``note(0)`` and hold its group open until ``writes`` have all gathered behind it,
     in their order, then let everything commit; returns the errors raised, by index."""
     leading, go_on = threading.Event(), threading.Event()
-    errors: dict[int, Exception] = {}
+    errors: dict[int, BaseException] = {}
 
     def first(conn: Connection) -> None:
         leading.set()
@@ -61,7 +61,7 @@ def behind_a_leader(group: GroupCommit, writes: list[tuple[Work, int]]) -> dict[
     def run(index: int, work: Work, key: int) -> None:
         try:
             group.write(work, key=key)
-        except Exception as exc:  # noqa: BLE001 - the test looks at it
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
             errors[index] = exc
 
     threads = [threading.Thread(target=run, args=(-1, first, 0))]
@@ -99,6 +99,25 @@ def test_a_failing_write_fails_only_its_own_thread(engine: Engine) -> None:
     assert written(engine) == [0, 2, 3]  # the bad write rolled back alone
     assert list(errors) == [0]
     assert isinstance(errors[0], RuntimeError)
+
+
+class Interrupt(BaseException):
+    """Not an ``Exception``: what a group commit does not retry write by write."""
+
+
+def test_an_interrupted_group_is_never_reported_committed(engine: Engine) -> None:
+    def interrupted(conn: Connection) -> None:
+        note(1)(conn)
+        raise Interrupt
+
+    group = GroupCommit(engine)
+    # The second group is the interrupted write's and another's: neither may count as done.
+    errors = behind_a_leader(group, [(interrupted, 0), (note(2), 0)])
+    assert isinstance(errors[0], Interrupt)
+    assert isinstance(errors[1], RuntimeError)
+    assert written(engine) == [0]
+    group.write(note(3))  # and the next groups go on
+    assert written(engine) == [0, 3]
 
 
 def test_writes_of_one_group_run_in_key_order(engine: Engine) -> None:

@@ -72,6 +72,10 @@ class GroupCommit:
         successor: _Write | None = None
         try:
             self._commit(sorted(group, key=lambda w: w.key))
+        except BaseException:  # the leader is interrupted: nothing of the group is known done
+            for write in group:
+                write.error = write.error or RuntimeError("the group commit was interrupted")
+            raise
         finally:
             with self._lock:
                 if self._waiting:
