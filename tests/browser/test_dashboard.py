@@ -16,6 +16,13 @@ pytestmark = pytest.mark.slow
 LOCATIONS = {"lot-a": "Lot A", "lot-b": "Lot B"}
 
 
+def open_locations(page: Page) -> None:
+    """Follow "Map locations" and wait until the page has loaded: its script (deferred) saves
+    a zone choice only once it has run, and a choice made before would be lost."""
+    page.get_by_role("link", name="Map locations").click()
+    page.wait_for_url("**/locations", wait_until="load")
+
+
 def set_up_company(page: Page, dashboard: Dashboard, *, live: bool = True) -> None:
     """The guide through the dashboard: Operator ID, zones, a mapping by dropdown, go live."""
     dashboard.company("uni", "University", LOCATIONS)
@@ -24,7 +31,7 @@ def set_up_company(page: Page, dashboard: Dashboard, *, live: bool = True) -> No
     page.get_by_role("button", name="Save Operator ID").click()
     expect(page.get_by_role("status")).to_contain_text("saved and its zones pulled")
     expect(page.locator("#zone-summary")).to_contain_text("4 zone(s) synced")
-    page.get_by_role("link", name="Map locations").click()
+    open_locations(page)
     for location, zone in (("Lot A", "LotA — Lot A"), ("Lot B", "LotB — Lot B")):
         page.get_by_label(f"Zone of {location}").select_option(label=zone)
         row = page.get_by_role("row").filter(has=page.get_by_label(f"Zone of {location}"))
@@ -65,7 +72,7 @@ def test_the_guide_from_the_dashboard(page: Page, dashboard: Dashboard) -> None:
     expect(page.locator(".zones")).to_contain_text("LotB Lot B")
     page.get_by_role("button", name="Refresh zones").click()
     expect(page.get_by_role("status")).to_contain_text("4 zone(s) pulled from Passport")
-    page.get_by_role("link", name="Map locations").click()
+    open_locations(page)
     lot_b = page.get_by_role("row").filter(has=page.get_by_label("Zone of Lot B"))
     expect(lot_b).to_contain_text("1 permit(s) here are not enforced")
     screenshot(page, "locations")
