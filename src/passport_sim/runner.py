@@ -34,6 +34,7 @@ class ServerRunner:
         self._lock = threading.RLock()
         self._reopen_at = 0.0
         self._wanted = False
+        self._refusers: list[threading.Thread] = []
         app.sim.faults.refuse_connections = self.refuse_connections_later
 
     @property
@@ -102,9 +103,24 @@ class ServerRunner:
 
     def refuse_connections_later(self, seconds: float) -> None:
         """Like :meth:`refuse_connections`, callable from a request being served."""
-        threading.Thread(
+        thread = threading.Thread(
             target=self.refuse_connections, args=(seconds,), name="passport-sim-refuse", daemon=True
-        ).start()
+        )
+        with self._lock:
+            self._refusers = [t for t in self._refusers if t.is_alive()] + [thread]
+        thread.start()
+
+    def reopen_now(self) -> None:
+        """End any refusal at once: wait for refusals asked from a request to take effect,
+        then open the port again (if it should be open)."""
+        with self._lock:
+            pending, self._refusers = self._refusers, []
+        for thread in pending:
+            thread.join()
+        with self._lock:
+            self._reopen_at = 0.0
+            if self._wanted:
+                self.start()
 
     def _reopen(self) -> None:
         while (left := self._reopen_at - self.app.sim.monotonic()) > 0:

@@ -92,6 +92,11 @@ class SimServer:
         """Close the port now (TCP connects are refused) and reopen it after ``seconds``."""
         self._runner.refuse_connections(seconds)
 
+    def reopen_now(self) -> None:
+        """End a refusal early (from :meth:`refuse_connections` or an ``outage`` fault in
+        ``refuse`` mode): the port is open again when this returns."""
+        self._runner.reopen_now()
+
     def set_faults(self, **spec: Any) -> None:  # noqa: ANN401 - the JSON fields of /_sim/faults
         """Replace the faults; keywords are the JSON fields of ``/_sim/faults``."""
         self.state.faults.set(FaultSpec.from_dict(spec))

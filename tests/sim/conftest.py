@@ -103,6 +103,8 @@ def server(shared_server: SimServer) -> Iterator[SimServer]:
     shared_server.reset()
     yield shared_server
     shared_server.clear_faults()
+    # A test that failed while the port was closed must not leave it closed for the next one.
+    shared_server.reopen_now()
 
 
 @pytest.fixture
@@ -116,7 +118,8 @@ def wait_until_served(client: httpx.Client, path: str, *, timeout_s: float = 5.0
     while True:
         try:
             return client.get(path)
-        except httpx.ConnectError:
+        except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
+            # Refused, or a connection the closing listener reset: not served yet.
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.01)

@@ -88,13 +88,17 @@ def test_outage_503_for_every_request_during_the_window(api, server, clock):
 def test_outage_refuse_mode_refuses_tcp_connections(server, plain_http, api, clock):
     put_faults(plain_http, {"outage": {"seconds": 1.0, "mode": "refuse"}})
     deadline = time.monotonic() + 2
-    with httpx.Client(base_url=server.base_url) as fresh:
+    # No keep-alive: each GET opens a new TCP connection, which is what a refusal refuses.
+    no_reuse = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(base_url=server.base_url, limits=no_reuse) as fresh:
         refused = False
         while time.monotonic() < deadline and not refused:
             try:
                 fresh.get("/officer/api/operators")
             except httpx.ConnectError:
                 refused = True
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                pass  # accepted just before the listener closed, then reset: try again
             else:
                 time.sleep(0.02)
         assert refused
@@ -209,3 +213,11 @@ def test_a_refusal_whose_answer_was_dropped_is_marked_so(api, server):
     refusals = server.refusals()
     assert [r["fault"] for r in refusals] == ["drop_after_apply", None]
     assert {r["error"]["type"] for r in refusals} == {"io.passportlabs:error:zone_not_found"}
+
+
+def test_reopen_now_ends_a_refusal_before_its_window(server, plain_http):
+    server.refuse_connections(3600)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.base_url}/officer/api/operators")
+    server.reopen_now()
+    assert plain_http.get("/officer/api/operators").status_code == 200
