@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Self, TypeVar
 
 import httpx
+import orjson
 from pydantic import SecretStr
 
 from permitsync import __version__
@@ -80,6 +81,16 @@ MAX_PAGES = 10_000
 MAX_LIST_S = 300.0
 #: What a failure to read or understand an answer becomes (never a bare RecursionError,
 #: OverflowError or decoding error escaping to the worker).
+#: The type of a JSON request body (the events endpoint takes JSON).
+JSON_CONTENT_TYPE: Final = "application/json"
+
+
+def encode_json(value: object) -> bytes:
+    """The compact UTF-8 JSON of a request body. orjson, not the standard library: encoding
+    the events of a backfill with ``json`` was about a twentieth of the worker's CPU time."""
+    return orjson.dumps(value)
+
+
 _SHAPE_ERRORS = (ValueError, TypeError, RecursionError, OverflowError)
 
 
@@ -295,7 +306,7 @@ class PassportClient:
             method,
             path,
             params=params,
-            json=json,
+            content=None if json is None else encode_json(json),
             items=items,
             event_type=event_type,
             deadline=deadline,
@@ -344,7 +355,7 @@ class PassportClient:
         *,
         token: str | None,
         params: Mapping[str, str] | None = None,
-        json: object = None,
+        content: bytes | None = None,
         form: Mapping[str, str] | None = None,
         items: int = 0,
         event_type: str | None = None,
@@ -353,6 +364,8 @@ class PassportClient:
         """Send one request, report it, and return the answer. A network failure raises
         PassportUnavailable; a body too large, too slow or badly encoded PassportBadResponse."""
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        if content is not None:
+            headers["Content-Type"] = JSON_CONTENT_TYPE
         started = self._clock()
         exchange = functools.partial(
             Exchange, method=method, path=path, items=items, event_type=event_type
@@ -360,12 +373,12 @@ class PassportClient:
         status: int | None = None
         try:
             request = self._http.build_request(
-                method, path, params=params, json=json, data=form, headers=headers
+                method, path, params=params, content=content, data=form, headers=headers
             )
             response = self._http.send(request, stream=True)
             status = response.status_code
             try:
-                content = self._read_body(response, deadline)
+                answer_body = self._read_body(response, deadline)
             finally:
                 response.close()
         except (httpx.HTTPError, _Unreadable) as exc:
@@ -380,7 +393,7 @@ class PassportClient:
             raise PassportBadResponse(
                 f"{method} {path}: Passport's answer could not be read ({error})", status=status
             ) from None
-        body = remote.decode_json(content)
+        body = remote.decode_json(answer_body)
         problem = None
         if not response.is_success:
             problem = Problem.from_json(body, status=response.status_code)
