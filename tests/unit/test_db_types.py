@@ -45,6 +45,15 @@ def test_sqlite_reads_text_without_microseconds_and_none() -> None:
     assert RESULT(None) is None
 
 
+@pytest.mark.parametrize("text", ["2026-11-27 14:00:00+00:00", "2026-11-27T14:00:00Z"])
+def test_sqlite_reads_text_that_already_carries_utc(text: str) -> None:
+    # Not what permitsync writes, but a value written by hand or by another tool.
+    assert RESULT is not None
+    back = RESULT(text)
+    assert back == datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
+    assert back.tzinfo is UTC
+
+
 def test_naive_datetimes_are_refused_on_every_dialect() -> None:
     assert BIND is not None
     with pytest.raises(ValueError, match="naive datetime refused"):
