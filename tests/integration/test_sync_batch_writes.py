@@ -1,7 +1,7 @@
 """The writes of a claim and of a batch of answers, row by row: a batch is written with one
-statement per kind of write on PostgreSQL (arrays unnested) and an executemany or ``IN`` lists
-on SQLite, and each row must come out as if it had been written alone. On SQLite and
-PostgreSQL."""
+statement per kind of write (arrays unnested on PostgreSQL; on SQLite one JSON text for an
+acknowledgement, an executemany or ``IN`` lists for the rest), and each row must come out as if
+it had been written alone. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

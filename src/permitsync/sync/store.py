@@ -21,7 +21,7 @@ from sqlalchemy import (
     update,
 )
 
-from permitsync.adapters.db.bulk import unnest_rows
+from permitsync.adapters.db.bulk import JSON_ROWS_PARAM, json_rows, json_rows_text, unnest_rows
 from permitsync.adapters.db.schema import integrations, rights
 from permitsync.domain.rights import Acked
 from permitsync.sync.breaker import BreakerPolicy, BreakerState
@@ -112,16 +112,27 @@ def _postponing(right_id: _Value, due_at: _Value, *, outcome: _Value, owner: _Va
     )
 
 
-# PostgreSQL records a batch with one statement per kind of write, built once: see
-# ``unnest_rows`` (an executemany of the acknowledgement was a quarter of a worker's CPU time).
+# A batch is recorded with one statement per kind of write, built once: on PostgreSQL the rows
+# go as arrays (``unnest_rows``), on SQLite as one JSON text (``json_rows``). An executemany of
+# the acknowledgement was a quarter of a worker's CPU time on PostgreSQL, a fifth on SQLite.
 _OWNER: BindParameter[str] = bindparam("b_owner", type_=rights.c.lease_owner.type)
 _NOW: BindParameter[datetime] = bindparam("b_now", type_=rights.c.acked_at.type)
-_DONE = unnest_rows(
-    rights.c.id, rights.c.acked_version, rights.c.acked, rights.c.acked_end, rights.c.last_outcome
+_DONE_COLUMNS = (
+    rights.c.id,
+    rights.c.acked_version,
+    rights.c.acked,
+    rights.c.acked_end,
+    rights.c.last_outcome,
 )
-_ACKNOWLEDGE = _acknowledging(*_DONE.c, now=_NOW, owner=_OWNER)
-_PARTIAL = unnest_rows(rights.c.id, rights.c.acked, rights.c.acked_end)
-_ACKNOWLEDGE_PARTIAL = _acknowledging_partial(*_PARTIAL.c, now=_NOW, owner=_OWNER)
+_PARTIAL_COLUMNS = (rights.c.id, rights.c.acked, rights.c.acked_end)
+_ACKNOWLEDGE = _acknowledging(*unnest_rows(*_DONE_COLUMNS).c, now=_NOW, owner=_OWNER)
+_ACKNOWLEDGE_PARTIAL = _acknowledging_partial(
+    *unnest_rows(*_PARTIAL_COLUMNS).c, now=_NOW, owner=_OWNER
+)
+_SQLITE_ACKNOWLEDGE = _acknowledging(*json_rows(*_DONE_COLUMNS).c, now=_NOW, owner=_OWNER)
+_SQLITE_ACKNOWLEDGE_PARTIAL = _acknowledging_partial(
+    *json_rows(*_PARTIAL_COLUMNS).c, now=_NOW, owner=_OWNER
+)
 _DELAYED = unnest_rows(rights.c.id, rights.c.due_at)
 _POSTPONE = _postponing(
     *_DELAYED.c,
@@ -134,74 +145,40 @@ def acknowledge(
     conn: Connection, *, owner: str, now: datetime, done: Sequence[tuple[Claimed, dict[str, Any]]]
 ) -> None:
     """Record accepted events: Passport now holds what was sent at the claimed version.
-    Answers older than what is already acknowledged are ignored. One statement, executed for
-    all rows at once (on PostgreSQL a single statement of the whole batch, see
-    :func:`unnest_rows`; an executemany on SQLite). An event that did not reach the desired
-    state (a repeated unconfirmed start with an end that changed since) records what Passport
-    holds and stays due."""
-    if conn.dialect.name == "postgresql":
-        _acknowledge_batch(conn, owner=owner, now=now, done=done)
-        return
-    partial = [(c, v) for c, v in done if not c.complete]
-    if partial:
-        conn.execute(
-            _acknowledging_partial(
-                bindparam("b_id"), bindparam("b_acked"), bindparam("b_end"), now=now, owner=owner
-            ),
-            [
-                {"b_id": c.right_id, "b_acked": v["acked"], "b_end": v["acked_end"]}
-                for c, v in partial
-            ],
-        )
-    done = [(c, v) for c, v in done if c.complete]
-    if not done:
-        return
-    # One named parameter for both uses of ``now``: an executemany type-processes every
-    # parameter once per row, and two anonymous ones would convert the same time twice.
-    stamp = bindparam("b_now", now, type_=rights.c.acked_at.type)
-    conn.execute(
-        _acknowledging(
-            bindparam("b_id"),
-            bindparam("b_version"),
-            bindparam("b_acked"),
-            bindparam("b_end"),
-            bindparam("b_outcome"),
-            now=stamp,
-            owner=owner,
-        ),
-        [
-            {
-                "b_id": claimed.right_id,
-                "b_version": claimed.version,
-                "b_acked": values["acked"],
-                "b_end": values["acked_end"],
-                "b_outcome": values["last_outcome"],
-            }
-            for claimed, values in done
-        ],
-    )
+    Answers older than what is already acknowledged are ignored. An event that did not reach
+    the desired state (a repeated unconfirmed start with an end that changed since) records
+    what Passport holds and stays due.
 
-
-def _acknowledge_batch(
-    conn: Connection, *, owner: str, now: datetime, done: Sequence[tuple[Claimed, dict[str, Any]]]
-) -> None:
-    """:func:`acknowledge` on PostgreSQL: one statement for the complete events of a batch and
-    one for the others, whatever its size."""
+    One statement for the complete events of a batch and one for the others, whatever its
+    size: the rows go as arrays on PostgreSQL (:func:`unnest_rows`) and as one JSON text on
+    SQLite (:func:`json_rows`). A batch names each right once (one request's rights)."""
     for complete in (False, True):
         rows = [(c, v) for c, v in done if c.complete is complete]
         if not rows:
             continue
-        params: dict[str, Any] = {
-            "b_owner": owner,
-            "b_now": now,
-            "b_id": [c.right_id for c, _ in rows],
-            "b_acked": [v["acked"] for _, v in rows],
-            "b_acked_end": [v["acked_end"] for _, v in rows],
-        }
+        params: dict[str, Any] = {"b_owner": owner, "b_now": now}
+        ids = [c.right_id for c, _ in rows]
+        acked = [v["acked"] for _, v in rows]
+        ends = [v["acked_end"] for _, v in rows]
         if complete:
-            params["b_acked_version"] = [c.version for c, _ in rows]
-            params["b_last_outcome"] = [v["last_outcome"] for _, v in rows]
-        conn.execute(_ACKNOWLEDGE if complete else _ACKNOWLEDGE_PARTIAL, params)
+            versions = [c.version for c, _ in rows]
+            outcomes = [v["last_outcome"] for _, v in rows]
+            columns: tuple[list[Any], ...] = (ids, versions, acked, ends, outcomes)
+        else:
+            columns = (ids, acked, ends)
+        if conn.dialect.name == "postgresql":
+            for column, values in zip(
+                _DONE_COLUMNS if complete else _PARTIAL_COLUMNS, columns, strict=True
+            ):
+                params[f"b_{column.name}"] = values
+            conn.execute(_ACKNOWLEDGE if complete else _ACKNOWLEDGE_PARTIAL, params)
+        else:
+            params[JSON_ROWS_PARAM] = json_rows_text(
+                conn.dialect,
+                _DONE_COLUMNS if complete else _PARTIAL_COLUMNS,
+                columns,
+            )
+            conn.execute(_SQLITE_ACKNOWLEDGE if complete else _SQLITE_ACKNOWLEDGE_PARTIAL, params)
 
 
 def resend(
