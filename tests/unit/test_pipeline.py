@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from permitsync.sync.pipeline import ClaimTurn, Pipeline
+from permitsync.sync.pipeline import ClaimTurn, Pipeline, worth_claiming
 from permitsync.sync.wakeup import Wakeup
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -206,3 +206,22 @@ def test_without_room_the_claim_waits_for_an_answer_not_the_clock() -> None:
     turn.postponed()  # no room
     assert turn.seconds_to_next() == pytest.approx(1.0)  # no busy loop on the past times
     assert turn.due(new_work=False)  # claimed at the next wake-up (an answer frees room)
+
+
+@pytest.mark.parametrize(
+    ("room", "load", "new_work", "expected"),
+    [
+        (0, 0, True, False),  # no room at all: never
+        (0, 900, False, False),
+        (100, 900, True, True),  # a fresh change goes at once, however little the room
+        (100, 900, False, False),  # a backfill in hand: wait for more room
+        (249, 751, False, False),
+        (250, 750, False, True),  # room for the least claim worth making
+        (100, 249, False, True),  # little in hand: claim whatever fits
+        (1, 0, False, True),
+    ],
+)
+def test_a_claim_is_made_for_fresh_work_enough_room_or_little_in_hand(
+    room: int, load: int, new_work: bool, expected: bool
+) -> None:
+    assert worth_claiming(room=room, load=load, least=250, new_work=new_work) is expected

@@ -95,6 +95,24 @@ class Pipeline(Generic[_J]):
         future.add_done_callback(lambda _: self._on_done())
 
 
+#: A running worker with work in hand claims once it has room for at least this share of what
+#: it may hold leased (see :func:`worth_claiming`).
+LEAST_CLAIM_SHARE = 4
+
+
+def worth_claiming(*, room: int, load: int, least: int, new_work: bool) -> bool:
+    """Whether a claim that is due should be made now: ``room`` rights more may be leased,
+    ``load`` are leased and not yet answered, ``least`` is the smallest claim worth its fixed
+    cost while that load keeps the sending threads busy.
+
+    A fresh change is claimed at once (its latency is the point); so is anything while little
+    is in hand. Otherwise the loop waits for answers to free ``least`` rights of room: claiming
+    the hundred rights each answer frees, a backfill's claims were a hundred rights each and
+    their fixed cost (the breaker gates, the live integrations, the rate, the transaction) was
+    a tenth of a worker's CPU time."""
+    return room > 0 and (new_work or room >= least or load < least)
+
+
 class ClaimTurn:
     """When the running loop claims: on a notice of new work, right after a claim that found
     some (more may be due), when room comes back after a claim it had none for, when the rate

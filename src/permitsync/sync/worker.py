@@ -54,7 +54,7 @@ from permitsync.sync.heartbeat import Heartbeat
 from permitsync.sync.lease import Claimed, claim, open_gates, renew_leases
 from permitsync.sync.metrics import SyncMetrics
 from permitsync.sync.outcomes import Verdict
-from permitsync.sync.pipeline import ClaimTurn, Pipeline
+from permitsync.sync.pipeline import LEAST_CLAIM_SHARE, ClaimTurn, Pipeline, worth_claiming
 from permitsync.sync.planner import RightsPlanner
 from permitsync.sync.request_log import RequestLog, for_integration
 from permitsync.sync.settings import SyncSettings
@@ -117,6 +117,9 @@ class Worker:
         )
         self._last_housekeeping: datetime | None = None
         self.heartbeat = Heartbeat(self.owner)
+        # The smallest claim worth making while work is in hand (see ``worth_claiming``).
+        most = min(self.settings.claim_limit, self.settings.pipeline * MAX_ITEMS_PER_REQUEST)
+        self._least_claim = max(1, most // LEAST_CLAIM_SHARE)
 
     # -- one step --------------------------------------------------------------------------
 
@@ -531,11 +534,13 @@ class Worker:
         requests = self.settings.pipeline - len(pipeline)
         limit = min(requests * MAX_ITEMS_PER_REQUEST, self.settings.claim_limit - pipeline.load)
         handled = 0
-        if turn.due(new_work=self.wakeup.take_work()):
-            if limit > 0:
+        new_work = self.wakeup.take_work()
+        if turn.due(new_work=new_work):
+            load = pipeline.load
+            if worth_claiming(room=limit, load=load, least=self._least_claim, new_work=new_work):
                 handled, throttled = self._feed(pipeline, limit)
                 turn.claimed(handled=handled, throttled=throttled)
-            else:  # no room: claim once an answer frees some
+            else:  # little room: claim once answers free more
                 turn.postponed()
         pipeline.release(self.clock())
         return handled
