@@ -229,8 +229,10 @@ def test_bench_prints_the_figures_as_json() -> None:
         "peak_rss_mb",
         "outage_drain_s",
         "lost",
+        "backfill_cpu_us_per_right",
     }
     assert figures["lost"] == 0
+    assert figures["backfill_cpu_us_per_right"] > 0
     assert figures["passport_latency_ms"] == 5
     assert figures["tenant_latency_p99_ms"] >= figures["tenant_latency_p50_ms"] >= 0
     assert 0 < figures["rate_limit_utilisation"] <= 1
