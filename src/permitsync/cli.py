@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from permitsync.app import Container, build_container
+from permitsync.app import Container, build_container, settle_heap
 from permitsync.config import Settings, SettingsError, load_settings
 from permitsync.log import configure_logging
 from permitsync.services.auth import Actor
@@ -75,6 +75,7 @@ def serve() -> None:
 
     container = _container()
     settings = container.settings
+    settle_heap()
     if settings.run_worker and container.passport is not None:
         container.start_workers()
     try:
@@ -143,6 +144,7 @@ def worker(
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    settle_heap()
     container.start_workers(threads)
     typer.echo(f"{threads} worker(s) running; Ctrl-C to stop", err=True)
     # A worker that has stopped beating cannot run here: exit non-zero so that a supervisor

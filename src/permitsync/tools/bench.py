@@ -26,7 +26,7 @@ from permitsync.adapters.db.migrate import upgrade
 from permitsync.adapters.db.uow import UnitOfWork
 from permitsync.adapters.passport.client import PassportClient
 from permitsync.adapters.passport.wire import SessionEvent, event_item
-from permitsync.app import Container, build_container
+from permitsync.app import Container, build_container, settle_heap
 from permitsync.config import Settings
 from permitsync.domain.permits import PermitInput, VehicleInput
 from permitsync.domain.records import SyncHealth
@@ -224,6 +224,7 @@ def run_bench(opts: BenchOptions, *, say: Any = print) -> dict[str, float | int]
             _write(c, tenant, end)
 
         # 1. backfill: go live and drain, while the other tenants trickle changes.
+        settle_heap()  # as `permitsync serve` and `worker` do before their workers start
         c.start_workers(opts.workers)
         for tenant_id in tenant_ids:
             _wait_drained(c, tenant_id, timeout_s=600)
