@@ -256,3 +256,29 @@ def test_scheduled_reconciliation_runs_once_across_workers(synced: Container, si
     assert second == []  # ran recently: the other worker does not run it again
     drain(synced)
     assert valid_plates(sim) == {("SCHED1", "LotA")}
+
+
+def test_a_scheduled_pass_leaves_an_integration_with_a_backlog_to_the_next(
+    synced: Container, sim: Any
+) -> None:
+    """A go-live in flight: the pass does not read Passport's lookup for it. Once the queue
+    is down to the limit, the next pass reconciles it; staff's reconcile never waits."""
+    live_company(synced)
+    synced.registry.put_permit(STAFF, "uni", "p1", permit(["BACK1", "BACK2", "BACK3"]))
+    reconciler = Reconciler(
+        synced.engine,
+        lookup=synced.passport,
+        clock=synced.clock,
+        notify=synced.planner.notify,
+        defer_backlog=2,
+    )
+    lookups_before = sum("parking-rights" in r["path"] for r in sim.requests())
+    assert reconciler.run_scheduled(owner="a", interval=timedelta(0)) == []
+    assert sum("parking-rights" in r["path"] for r in sim.requests()) == lookups_before
+    asked = synced.integrations.reconcile(STAFF, "uni", reconciler)
+    assert asked.error is None  # on demand: run although three rights wait
+    assert sum("parking-rights" in r["path"] for r in sim.requests()) > lookups_before
+    drain(synced)
+    [result] = reconciler.run_scheduled(owner="a", interval=timedelta(0))
+    assert (result.trigger, result.error, result.missing) == ("schedule", None, 0)
+    assert result.checked >= 3
