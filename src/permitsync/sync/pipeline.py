@@ -109,7 +109,7 @@ def worth_claiming(*, room: int, load: int, least: int, new_work: bool) -> bool:
     is in hand. Otherwise the loop waits for answers to free ``least`` rights of room: claiming
     the hundred rights each answer frees, a backfill's claims were a hundred rights each and
     their fixed cost (the breaker gates, the live integrations, the rate, the transaction) was
-    a tenth of a worker's CPU time."""
+    about a tenth of the worker's GIL time."""
     return room > 0 and (new_work or room >= least or load < least)
 
 

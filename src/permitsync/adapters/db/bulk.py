@@ -82,7 +82,7 @@ def json_rows(*columns: Column[Any], name: str = "v") -> Subquery:
 
     SQLite's counterpart of :func:`unnest_rows`: an ``executemany`` makes SQLAlchemy build and
     type-process a parameter dictionary per row, and recording a backfill's answers that way
-    was a fifth of a worker's CPU time; here the values are converted once, column by column,
+    was a fifth of the worker's GIL time; here the values are converted once, column by column,
     and the statement has three parameters whatever the batch's size."""
     each = func.json_each(bindparam(JSON_ROWS_PARAM, type_=Text)).table_valued("value")
     return select(

@@ -79,18 +79,18 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_PAGES = 10_000
 #: The longest a whole list (a zone pull, a reconciliation's lookup) may take, all pages.
 MAX_LIST_S = 300.0
-#: What a failure to read or understand an answer becomes (never a bare RecursionError,
-#: OverflowError or decoding error escaping to the worker).
 #: The type of a JSON request body (the events endpoint takes JSON).
 JSON_CONTENT_TYPE: Final = "application/json"
 
 
 def encode_json(value: object) -> bytes:
     """The compact UTF-8 JSON of a request body. orjson, not the standard library: encoding
-    the events of a backfill with ``json`` was about a twentieth of the worker's CPU time."""
+    the events of a backfill with ``json`` was about a twentieth of the worker's GIL time."""
     return orjson.dumps(value)
 
 
+#: What a failure to read or understand an answer becomes (never a bare RecursionError,
+#: OverflowError or decoding error escaping to the worker).
 _SHAPE_ERRORS = (ValueError, TypeError, RecursionError, OverflowError)
 
 
