@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from permitsync.adapters.db.engine import SqliteTooOld
 from permitsync.app import Container, build_container, settle_heap
 from permitsync.config import Settings, SettingsError, load_settings
 from permitsync.log import configure_logging
@@ -49,7 +50,11 @@ def _container(*, migrate: bool | None = None) -> Container:
     from permitsync.adapters.db.migrate import upgrade  # noqa: PLC0415 - only commands that migrate
 
     settings = _settings()
-    container = build_container(settings)
+    try:
+        container = build_container(settings)
+    except SqliteTooOld as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     if settings.is_sqlite if migrate is None else migrate:
         upgrade(container.engine)
     return container

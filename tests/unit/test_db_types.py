@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import DateTime
 
+from permitsync.adapters.db.engine import SqliteTooOld, check_sqlite_version
 from permitsync.adapters.db.types import UTCDateTime
 
 SQLITE = sqlite.dialect()
@@ -60,3 +61,10 @@ def test_naive_datetimes_are_refused_on_every_dialect() -> None:
         BIND(datetime(2026, 11, 27, 14, 0))  # noqa: DTZ001 - the point of the test
     with pytest.raises(ValueError, match="naive datetime refused"):
         TYPE.process_bind_param(datetime(2026, 11, 27), postgresql.dialect())  # noqa: DTZ001
+
+
+def test_an_old_sqlite_is_refused_with_both_versions() -> None:
+    check_sqlite_version((3, 33, 0))
+    check_sqlite_version((3, 46, 1))
+    with pytest.raises(SqliteTooOld, match=r"SQLite 3\.31\.1 is too old: .* needs 3\.33\.0"):
+        check_sqlite_version((3, 31, 1))

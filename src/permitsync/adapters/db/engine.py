@@ -19,6 +19,25 @@ from sqlalchemy.pool import ConnectionPoolEntry
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: Execution option that picks how a SQLite transaction begins.
 SQLITE_BEGIN_OPTION = "sqlite_begin"
+#: The oldest SQLite library permitsync runs on: a batch of answers is one ``UPDATE … FROM``
+#: (SQLite 3.33) over ``json_each`` (built in since 3.38, and in Debian's and Python's builds
+#: long before).
+MIN_SQLITE_VERSION = (3, 33, 0)
+
+
+class SqliteTooOld(RuntimeError):
+    """The SQLite library Python is linked against lacks what permitsync needs."""
+
+
+def check_sqlite_version(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
+    """Refuse a SQLite older than :data:`MIN_SQLITE_VERSION`, naming both versions."""
+    if version < MIN_SQLITE_VERSION:
+        have = ".".join(map(str, version))
+        need = ".".join(map(str, MIN_SQLITE_VERSION))
+        raise SqliteTooOld(
+            f"SQLite {have} is too old: permitsync needs {need} or later (UPDATE ... FROM); "
+            "use a newer Python build or PostgreSQL"
+        )
 
 
 def normalize_url(url: str) -> str:
@@ -44,6 +63,7 @@ def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> En
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        check_sqlite_version()
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
