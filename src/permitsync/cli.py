@@ -50,11 +50,7 @@ def _container(*, migrate: bool | None = None) -> Container:
     from permitsync.adapters.db.migrate import upgrade  # noqa: PLC0415 - only commands that migrate
 
     settings = _settings()
-    try:
-        container = build_container(settings)
-    except SqliteTooOld as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    container = build_container(settings)
     if settings.is_sqlite if migrate is None else migrate:
         upgrade(container.engine)
     return container
@@ -495,5 +491,10 @@ def user_create(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. A SQLite too old for permitsync is named on one line, from
+    whichever command built the engine (serve, worker, bench, demo, ...)."""
+    try:
+        app()
+    except SqliteTooOld as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None

@@ -4,6 +4,7 @@ are compared as text in SQL) and reads it back as aware UTC."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
@@ -68,3 +69,21 @@ def test_an_old_sqlite_is_refused_with_both_versions() -> None:
     check_sqlite_version((3, 46, 1))
     with pytest.raises(SqliteTooOld, match=r"SQLite 3\.31\.1 is too old: .* needs 3\.33\.0"):
         check_sqlite_version((3, 31, 1))
+
+
+def test_the_cli_names_an_old_sqlite_on_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from permitsync import cli  # noqa: PLC0415 - the CLI only for this test
+    from permitsync.adapters.db import engine  # noqa: PLC0415
+
+    monkeypatch.setattr(engine, "MIN_SQLITE_VERSION", (99, 0, 0))
+    monkeypatch.setenv("PERMITSYNC_DATABASE_URL", f"sqlite:///{tmp_path}/db/p.sqlite")
+    monkeypatch.setattr("sys.argv", ["permitsync", "migrate"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: SQLite ")
+    assert "permitsync needs 99.0.0 or later" in err
+    assert not (tmp_path / "db").exists()  # refused before anything was created

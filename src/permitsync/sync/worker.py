@@ -532,11 +532,11 @@ class Worker:
         # Room for more: fewer than ``pipeline`` requests out, and fewer rights leased than
         # one claim may take (a worker never holds more than that).
         requests = self.settings.pipeline - len(pipeline)
-        limit = min(requests * MAX_ITEMS_PER_REQUEST, self.settings.claim_limit - pipeline.load)
+        load = pipeline.load
+        limit = min(requests * MAX_ITEMS_PER_REQUEST, self.settings.claim_limit - load)
         handled = 0
         new_work = self.wakeup.take_work()
         if turn.due(new_work=new_work):
-            load = pipeline.load
             if worth_claiming(room=limit, load=load, least=self._least_claim, new_work=new_work):
                 handled, throttled = self._feed(pipeline, limit)
                 turn.claimed(handled=handled, throttled=throttled)
@@ -548,9 +548,9 @@ class Worker:
     def _idle(self, pipeline: Pipeline[_Job], turn: ClaimTurn) -> None:
         """Wait for new work, an answer (room to claim again), a waiting request's slot, the
         rate's next slot when it held work back, or the poll."""
-        waits = [turn.seconds_to_next()]
+        wait = turn.seconds_to_next()
         due = pipeline.seconds_to_next(self.clock())
-        self.wakeup.wait(min(waits if due is None else [*waits, due]))
+        self.wakeup.wait(wait if due is None else min(wait, due))
 
     def _feed(self, pipeline: Pipeline[_Job], limit: int) -> tuple[int, bool]:
         """Claim up to ``limit`` more rights and queue their requests; the rights claimed,
