@@ -222,7 +222,12 @@ def test_test_plate_failures_name_the_step(setup_c: Container, sim: SimServer) -
 
 @pytest.mark.slow
 def test_test_plate_unreachable_and_not_seen(database_url: str, sim: SimServer) -> None:
-    c = passport_container(database_url, sim, test_plate_timeout_s=6)
+    # The breaker never opens here: an open breaker would hold the second run's send past its
+    # 6 s (the cool-down is 10 s), and whether the fifth failure comes inside the first run's
+    # window depends on the machine's pace. The open breaker has a test of its own below.
+    c = passport_container(
+        database_url, sim, test_plate_timeout_s=6, breaker_failure_threshold=1000
+    )
     try:
         live_company(c, go_live=False)
         c.start_workers(1)
@@ -231,6 +236,7 @@ def test_test_plate_unreachable_and_not_seen(database_url: str, sim: SimServer) 
         assert not down.ok
         assert down.steps[-2].step == "send"
         assert "Passport unreachable" in down.steps[-2].message
+        assert "circuit breaker" not in down.steps[-2].message  # it stayed closed
         sim.clear_faults()
 
         class Blind:
@@ -247,6 +253,31 @@ def test_test_plate_unreachable_and_not_seen(database_url: str, sim: SimServer) 
         assert "did not appear in Passport's enforcement lookup" in unseen.steps[-2].message
         assert c.integrations.get(STAFF, "uni")[0].state == "ready_for_testing"
     finally:
+        c.close()
+
+
+@pytest.mark.slow
+def test_test_plate_names_an_open_circuit_breaker(database_url: str, sim: SimServer) -> None:
+    c = passport_container(
+        database_url,
+        sim,
+        test_plate_timeout_s=3,
+        breaker_failure_threshold=1,
+        breaker_cooldown_s=600,
+    )
+    try:
+        live_company(c, go_live=False)
+        c.start_workers(1)
+        sim.set_faults(path="/v3/shared/events", error_rate=1.0, error_statuses=[503])
+        down = c.test_plates.run(STAFF, "uni")
+        assert not down.ok
+        assert down.steps[-2].step == "send"
+        message = down.steps[-2].message
+        assert message.startswith("Passport unreachable: ")
+        assert "circuit breaker has been open since" in message
+        assert "after 1 failed request in a row" in message
+    finally:
+        sim.clear_faults()
         c.close()
 
 

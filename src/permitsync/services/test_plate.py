@@ -40,6 +40,7 @@ from permitsync.services.errors import NotFound
 from permitsync.services.registry import Registry
 from permitsync.services.throttle import ActionThrottle
 from permitsync.services.timeline import EventKind, Timeline
+from permitsync.sync.breaker import BreakerState
 
 DEFAULT_PLATE = "TEST123"
 DEFAULT_STATE = "NC"
@@ -348,11 +349,31 @@ class TestPlates:
                         "and remap the location"
                     )
                 elif right.attempts:
-                    message = f"Passport unreachable: {right.last_outcome}"
+                    message = f"Passport unreachable: {right.last_outcome}{self._breaker_note(run)}"
                 else:
                     message = "the test session was not sent in time: is a sync worker running?"
                 return self._fail(run, "send", message)
             self._sleep(self.poll_s)
+
+    def _breaker_note(self, run: _Run) -> str:
+        """Why the engine may have stopped trying: its circuit breaker, when not closed."""
+        with UnitOfWork(self._engine, readonly=True) as uow:
+            row = uow.conn.execute(
+                select(
+                    integrations.c.breaker,
+                    integrations.c.breaker_changed_at,
+                    integrations.c.consecutive_failures,
+                ).where(integrations.c.id == run.integration_id)
+            ).one()
+        if row.breaker == BreakerState.CLOSED:
+            return ""
+        failed = row.consecutive_failures
+        return (
+            f"; the circuit breaker has been {row.breaker.replace('_', '-')} since "
+            f"{row.breaker_changed_at:%H:%M:%S} UTC after {failed} failed "
+            f"request{'' if failed == 1 else 's'} in a row, so permitsync waits before trying "
+            "Passport again; run the test plate again once Passport answers"
+        )
 
     def _zone_gone(self, run: _Run) -> bool:
         with UnitOfWork(self._engine, readonly=True) as uow:
