@@ -50,6 +50,9 @@ class SimProcess:
                 "warning",
                 *self._args,
             ],
+            # Its banner is not ours to print: our stdout may be `--json` for a pipe. Its
+            # warnings and errors still reach stderr.
+            stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
