@@ -3,6 +3,8 @@ so each must cost 8 bytes, not a float and a tuple in lists (about 100 bytes).""
 
 from __future__ import annotations
 
+import threading
+import time
 from array import array
 
 from permitsync.tools.bench import RecordingMetrics
@@ -24,3 +26,24 @@ def test_latencies_are_kept_as_doubles_by_integration() -> None:
     assert metrics.of({3}) == []
     metrics.clear()
     assert metrics.samples == []
+
+
+def test_wait_for_wakes_when_the_count_is_in_and_not_before() -> None:
+    metrics = RecordingMetrics()
+    metrics.latency(0.1, integration_id=1)
+    assert metrics.wait_for(1, 1, timeout_s=0)  # already in: no wait
+    assert not metrics.wait_for(1, 3, timeout_s=0.05)  # one more is not enough
+    metrics.latency(0.1, integration_id=2)  # another integration's do not count
+
+    def acknowledge() -> None:
+        time.sleep(0.05)
+        metrics.latency(0.1, integration_id=1)
+        metrics.latency(0.1, integration_id=1)
+
+    writer = threading.Thread(target=acknowledge)
+    started = time.monotonic()
+    writer.start()
+    assert metrics.wait_for(1, 3, timeout_s=30)
+    assert time.monotonic() - started < 25  # woken by the third, not by the timeout
+    writer.join()
+    assert len(metrics.of({1})) == 3
