@@ -377,7 +377,7 @@ class Registry:
             version = 1
         else:
             pk = current.pk
-            version = repo.update_permit(uow.conn, pk, company_id, terms, now)
+            version = repo.update_permit(uow.conn, pk, company_id, terms, now, old=current.terms)
         repo.insert_version(
             uow.conn,
             permit_pk=pk,

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence, Sized
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, bindparam, select, text, update
 
 from permitsync.adapters.db import registry as repo
 from permitsync.adapters.db.bulk import insert_rows
@@ -37,6 +37,38 @@ REPLAN_CHUNK = 500
 
 #: Built once: composing it for every permit of a bulk load cost a tenth of the import.
 _NEXT_DESIRED_VERSION = rights.c.desired_version + 1
+# The statements of a replan, built once: a single permit's write runs each of them, and
+# composing them anew (with their cache keys) cost as much as running them.
+_INTEGRATIONS_OF = select(integrations.c.company_id, integrations.c.id).where(
+    integrations.c.company_id.in_(bindparam("companies", expanding=True)),
+    integrations.c.provider == PROVIDER,
+)
+_MAPPINGS_OF = select(zone_mappings).where(
+    zone_mappings.c.company_id.in_(bindparam("companies", expanding=True))
+)
+_LIVE_RIGHTS_OF = select(
+    rights.c.id,
+    rights.c.permit_pk,
+    rights.c.plate,
+    rights.c.state,
+    rights.c.zone_id,
+    rights.c.start_time,
+    rights.c.desired_end,
+    rights.c.open_ended,
+).where(
+    rights.c.permit_pk.in_(bindparam("pks", expanding=True)), rights.c.desired_present.is_(True)
+)
+_RE_END = (
+    update(rights)
+    .where(rights.c.id == bindparam("b_id"))
+    .values(
+        desired_end=bindparam("b_end", type_=rights.c.desired_end.type),
+        open_ended=bindparam("b_open_ended", type_=rights.c.open_ended.type),
+        desired_version=_NEXT_DESIRED_VERSION,
+        desired_changed_at=bindparam("b_now", type_=rights.c.desired_changed_at.type),
+        due_at=bindparam("b_now", type_=rights.c.due_at.type),
+    )
+)
 
 
 def new_session_id() -> str:
@@ -110,16 +142,10 @@ class RightsPlanner:
         companies = {p.company_id for p in permits}
         integration_of: dict[str, int] = {
             row.company_id: row.id
-            for row in conn.execute(
-                select(integrations.c.company_id, integrations.c.id).where(
-                    integrations.c.company_id.in_(companies), integrations.c.provider == PROVIDER
-                )
-            )
+            for row in conn.execute(_INTEGRATIONS_OF, {"companies": sorted(companies)})
         }
         mapping: dict[str, dict[str, str]] = defaultdict(dict)
-        for row in conn.execute(
-            select(zone_mappings).where(zone_mappings.c.company_id.in_(companies))
-        ):
+        for row in conn.execute(_MAPPINGS_OF, {"companies": sorted(companies)}):
             mapping[row.company_id][row.location_id] = row.zone_id
         live = self._live_rows(conn, [p.pk for p in permits])
         changed = 0
@@ -154,17 +180,7 @@ class RightsPlanner:
         conn: Connection, pks: Sequence[int]
     ) -> dict[int, dict[RightKey, tuple[int, datetime, bool]]]:
         live: dict[int, dict[RightKey, tuple[int, datetime, bool]]] = defaultdict(dict)
-        query = select(
-            rights.c.id,
-            rights.c.permit_pk,
-            rights.c.plate,
-            rights.c.state,
-            rights.c.zone_id,
-            rights.c.start_time,
-            rights.c.desired_end,
-            rights.c.open_ended,
-        ).where(rights.c.permit_pk.in_(list(pks)), rights.c.desired_present.is_(True))
-        for row in conn.execute(query):
+        for row in conn.execute(_LIVE_RIGHTS_OF, {"pks": list(pks)}):
             key = RightKey(row.plate, row.state, row.zone_id, row.start_time)
             live[row.permit_pk][key] = (row.id, row.desired_end, row.open_ended)
         return live
@@ -193,11 +209,18 @@ class RightsPlanner:
                 .where(rights.c.id.in_([existing[key][0] for key in retire]))
                 .values(desired_present=False, absent_since=now, **bump)
             )
-        for key in re_end:
+        if re_end:
             conn.execute(
-                update(rights)
-                .where(rights.c.id == existing[key][0])
-                .values(desired_end=wanted[key].end, open_ended=wanted[key].open_ended, **bump)
+                _RE_END,
+                [
+                    {
+                        "b_id": existing[key][0],
+                        "b_end": wanted[key].end,
+                        "b_open_ended": wanted[key].open_ended,
+                        "b_now": now,
+                    }
+                    for key in re_end
+                ],
             )
         if create and integration_id is not None:
             created += [
