@@ -205,3 +205,28 @@ def test_a_naive_time_in_a_batch_is_refused(synced: Container) -> None:
     naive = {"acked": "open", "acked_end": datetime(2030, 1, 1), "last_outcome": "accepted"}  # noqa: DTZ001
     with pytest.raises((StatementError, ValueError), match="naive datetime refused"):
         _acknowledge(synced, [(right, naive)])
+
+
+def test_one_reservation_covers_every_integration_of_a_claim(synced: Container) -> None:
+    """A claim's requests reserve their slots of each integration's rate together; each
+    integration keeps its own pace, as if it had reserved alone."""
+    from permitsync.adapters.db.schema import integrations  # noqa: PLC0415
+    from permitsync.sync.ratelimit import RateLimit  # noqa: PLC0415
+
+    live_company(synced, company_id="uni")
+    live_company(synced, company_id="other")
+    with synced.engine.connect() as conn:
+        ids = dict(conn.execute(select(integrations.c.company_id, integrations.c.id)).all())
+    a, b = ids["uni"], ids["other"]
+    rate = RateLimit(per_second=10, burst=2)
+    with synced.engine.begin() as conn:
+        slots = store.reserve_slots_of(conn, {b: 1, a: 3, 999_999: 0}, now=NOW, rate=rate)
+    step = timedelta(seconds=0.1)
+    assert slots == {a: [NOW, NOW, NOW + step], b: [NOW]}  # a burst of two, then paced
+    with synced.engine.begin() as conn:
+        # The rates were written: the next slots come after the ones just taken.
+        assert store.reserve_slots(conn, integration_id=a, now=NOW, rate=rate) == [NOW + 2 * step]
+        assert store.reserve_slots(conn, integration_id=b, now=NOW, rate=rate) == [NOW]
+        assert store.reserve_slots_of(conn, {}, now=NOW, rate=rate) == {}
+    with synced.engine.begin() as conn, pytest.raises(LookupError, match="999999"):
+        store.reserve_slots_of(conn, {999_999: 1}, now=NOW, rate=rate)

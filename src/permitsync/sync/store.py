@@ -5,7 +5,7 @@ overwrites a newer one. Rights are claimed by :mod:`permitsync.sync.lease`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
@@ -249,33 +249,70 @@ def replay(conn: Connection, *, integration_id: int, now: datetime, permit_pk: i
     return int(result.rowcount or 0)
 
 
+_RATE_TATS = (
+    select(integrations.c.id, integrations.c.rate_tat)
+    .where(integrations.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(integrations.c.id)
+)
+# Locked in id order, so that two workers reserving for the same integrations cannot wait on
+# each other's locks the other way round.
+_RATE_TATS_FOR_UPDATE = _RATE_TATS.with_for_update()
+_SET_RATE_TAT = (
+    update(integrations)
+    .where(integrations.c.id == bindparam("b_id"))
+    .values(rate_tat=bindparam("b_tat", type_=integrations.c.rate_tat.type))
+)
+
+
 def rate_room(
     conn: Connection, integration_ids: Sequence[int], *, now: datetime, rate: RateLimit
 ) -> dict[int, int]:
     """Requests each integration could send at ``now`` without waiting for its rate."""
     if not integration_ids:
         return {}
-    rows = conn.execute(
-        select(integrations.c.id, integrations.c.rate_tat).where(
-            integrations.c.id.in_(list(integration_ids))
-        )
-    )
+    rows = conn.execute(_RATE_TATS, {"ids": list(integration_ids)})
     return {row.id: rate.available(row.rate_tat, now) for row in rows}
 
 
 def reserve_slots(
     conn: Connection, *, integration_id: int, now: datetime, rate: RateLimit, count: int = 1
 ) -> list[datetime]:
-    """Reserve ``count`` requests of the integration's shared rate at once (one read and one
-    write of its row for a whole claim); returns when each may go."""
-    tat = conn.execute(
-        select(integrations.c.rate_tat).where(integrations.c.id == integration_id).with_for_update()
-    ).scalar_one()
-    go_at, new_tat = rate.reserve_many(tat, now, count)
-    conn.execute(
-        update(integrations).where(integrations.c.id == integration_id).values(rate_tat=new_tat)
+    """Reserve ``count`` requests of the integration's shared rate; returns when each may
+    go."""
+    return reserve_slots_of(conn, {integration_id: count}, now=now, rate=rate)[integration_id]
+
+
+def reserve_slots_of(
+    conn: Connection, counts: Mapping[int, int], *, now: datetime, rate: RateLimit
+) -> dict[int, list[datetime]]:
+    """Reserve ``counts[i]`` requests of each integration ``i``'s shared rate at once: one
+    read and one write for a whole claim, whatever the number of integrations in it (a claim
+    beside twenty trickling companies reserved for each of them in two statements of its
+    own). Returns when each request may go, by integration."""
+    wanted = {i: n for i, n in counts.items() if n > 0}
+    if not wanted:
+        return {}
+    slots: dict[int, list[datetime]] = {}
+    tats: list[dict[str, Any]] = []
+    for row in conn.execute(_RATE_TATS_FOR_UPDATE, {"ids": sorted(wanted)}):
+        slots[row.id], new_tat = rate.reserve_many(row.rate_tat, now, wanted[row.id])
+        tats.append({"b_id": row.id, "b_tat": new_tat})
+    missing = set(wanted) - set(slots)
+    if missing:
+        raise LookupError(f"no integration {sorted(missing)} to reserve Passport's rate for")
+    conn.execute(_SET_RATE_TAT, tats)
+    return slots
+
+
+_HEALTHY_SUCCESS = (
+    update(integrations)
+    .where(
+        integrations.c.id == bindparam("b_id"),
+        integrations.c.breaker == BreakerState.CLOSED.value,
+        integrations.c.consecutive_failures == 0,
     )
-    return go_at
+    .values(last_success_at=bindparam("b_now", type_=integrations.c.last_success_at.type))
+)
 
 
 def request_succeeded(conn: Connection, *, integration_id: int, now: datetime) -> None:
@@ -285,15 +322,7 @@ def request_succeeded(conn: Connection, *, integration_id: int, now: datetime) -
     closed = BreakerState.CLOSED.value
     # The usual case, a healthy integration, in one statement instead of a read and a write
     # per request; the guard makes it a no-op (rowcount 0) when there is more to do.
-    healthy = conn.execute(
-        update(integrations)
-        .where(
-            integrations.c.id == integration_id,
-            integrations.c.breaker == closed,
-            integrations.c.consecutive_failures == 0,
-        )
-        .values(last_success_at=now)
-    )
+    healthy = conn.execute(_HEALTHY_SUCCESS, {"b_id": integration_id, "b_now": now})
     if healthy.rowcount:
         return
     was = conn.execute(

@@ -198,18 +198,8 @@ class Worker:
             for batch in batches(rights, MAX_ITEMS_PER_REQUEST)
         ]
         requests = Counter(integration_id for integration_id, _, _ in planned)
-        slots = {
-            integration_id: iter(
-                store.reserve_slots(
-                    uow.conn,
-                    integration_id=integration_id,
-                    now=now,
-                    rate=self.settings.rate,
-                    count=count,
-                )
-            )
-            for integration_id, count in requests.items()
-        }
+        reserved = store.reserve_slots_of(uow.conn, requests, now=now, rate=self.settings.rate)
+        slots = {integration_id: iter(go_at) for integration_id, go_at in reserved.items()}
         return [(i, kind, batch, next(slots[i])) for i, kind, batch in planned]
 
     def _send_batch(
