@@ -261,7 +261,7 @@ def test_test_plate_names_an_open_circuit_breaker(database_url: str, sim: SimSer
     c = passport_container(
         database_url,
         sim,
-        test_plate_timeout_s=3,
+        test_plate_timeout_s=6,
         breaker_failure_threshold=1,
         breaker_cooldown_s=600,
     )
