@@ -269,15 +269,26 @@ def diagnose(
     typer.echo(report["summary"])
 
 
+def _above_zero(value: float) -> float:
+    """A rate: anything above 0 (0 would wait forever or divide by zero)."""
+    if not value > 0:
+        raise typer.BadParameter(f"must be more than 0, not {value:g}")
+    return value
+
+
 @app.command()
 def bench(
-    permits: Annotated[int, typer.Option(help="Permits to backfill")] = 50_000,
-    rate: Annotated[float, typer.Option(help="Steady changes per second")] = 50.0,
-    steady_seconds: Annotated[float, typer.Option(help="Length of the steady phase")] = 60.0,
-    outage_seconds: Annotated[float, typer.Option(help="Length of the outage")] = 30.0,
+    permits: Annotated[int, typer.Option(min=1, help="Permits to backfill")] = 50_000,
+    rate: Annotated[
+        float, typer.Option(callback=_above_zero, help="Steady changes per second")
+    ] = 50.0,
+    steady_seconds: Annotated[float, typer.Option(min=0, help="Length of the steady phase")] = 60.0,
+    outage_seconds: Annotated[float, typer.Option(min=0, help="Length of the outage")] = 30.0,
     database_url: Annotated[str | None, typer.Option(help="Default: a temporary SQLite")] = None,
-    workers: Annotated[int, typer.Option(help="Worker loops")] = 1,
-    passport_rate: Annotated[float, typer.Option(help="Requests/s allowed to Passport")] = 200.0,
+    workers: Annotated[int, typer.Option(min=1, help="Worker loops")] = 1,
+    passport_rate: Annotated[
+        float, typer.Option(callback=_above_zero, help="Requests/s allowed to Passport")
+    ] = 200.0,
     tenants: Annotated[
         int,
         typer.Option(

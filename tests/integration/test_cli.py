@@ -193,6 +193,27 @@ def test_test_plate_and_diagnose_commands(db: str, sim: Any) -> None:
 
 
 @pytest.mark.slow  # several `permitsync` processes
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--workers", "0"], "--workers"),  # waited ten minutes for a queue nobody drained
+        (["--rate", "0"], "--rate"),  # divided by zero in the steady load's thread
+        (["--passport-rate", "-5"], "--passport-rate"),
+        (["--permits", "0"], "--permits"),
+        (["--outage-seconds", "-1"], "--outage-seconds"),
+    ],
+)
+def test_bench_refuses_bad_options_before_starting(args: list[str], named: str) -> None:
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from permitsync.cli import app  # noqa: PLC0415
+
+    result = CliRunner().invoke(app, ["bench", "--json", *args])
+    assert result.exit_code == 2
+    assert f"Invalid value for '{named}'" in result.output
+    assert "{" not in result.output  # no figures: nothing ran
+
+
 def test_bench_prints_the_figures_as_json() -> None:
     result = run(
         [
