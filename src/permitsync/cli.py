@@ -410,7 +410,7 @@ def export(
 
 @app.command("bench-import")
 def bench_import(
-    rows: Annotated[int, typer.Option(help="Rows in the generated file")] = 200_000,
+    rows: Annotated[int, typer.Option(min=1, help="Rows in the generated file")] = 200_000,
     database_url: Annotated[str | None, typer.Option(help="Default: a temporary SQLite")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:

@@ -196,19 +196,20 @@ def test_test_plate_and_diagnose_commands(db: str, sim: Any) -> None:
 @pytest.mark.parametrize(
     ("args", "named"),
     [
-        (["--workers", "0"], "--workers"),  # waited ten minutes for a queue nobody drained
-        (["--rate", "0"], "--rate"),  # divided by zero in the steady load's thread
-        (["--passport-rate", "-5"], "--passport-rate"),
-        (["--permits", "0"], "--permits"),
-        (["--outage-seconds", "-1"], "--outage-seconds"),
+        (["bench", "--workers", "0"], "--workers"),  # waited ten minutes for nobody
+        (["bench", "--rate", "0"], "--rate"),  # divided by zero in the steady load's thread
+        (["bench", "--passport-rate", "-5"], "--passport-rate"),
+        (["bench", "--permits", "0"], "--permits"),
+        (["bench", "--outage-seconds", "-1"], "--outage-seconds"),
+        (["bench-import", "--rows", "0"], "--rows"),  # printed figures of nothing
     ],
 )
-def test_bench_refuses_bad_options_before_starting(args: list[str], named: str) -> None:
+def test_benches_refuse_bad_options_before_starting(args: list[str], named: str) -> None:
     from typer.testing import CliRunner  # noqa: PLC0415
 
     from permitsync.cli import app  # noqa: PLC0415
 
-    result = CliRunner().invoke(app, ["bench", "--json", *args])
+    result = CliRunner().invoke(app, [*args, "--json"])
     assert result.exit_code == 2
     assert f"Invalid value for '{named}'" in result.output
     assert "{" not in result.output  # no figures: nothing ran
