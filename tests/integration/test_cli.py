@@ -242,6 +242,7 @@ def test_bench_prints_the_figures_as_json() -> None:
         "tenant_latency_p50_ms",
         "tenant_latency_p95_ms",
         "tenant_latency_p99_ms",
+        "tenant_changes_per_s",
         "rate_limit_utilisation",
         "passport_latency_ms",
         "backfill_rights_per_s",
@@ -259,6 +260,8 @@ def test_bench_prints_the_figures_as_json() -> None:
     assert figures["backfill_cpu_us_per_right"] > 0
     assert figures["passport_latency_ms"] == 5
     assert figures["tenant_latency_p99_ms"] >= figures["tenant_latency_p50_ms"] >= 0
+    assert isinstance(figures["tenant_changes_per_s"], float)
+    assert figures["tenant_changes_per_s"] >= 0
     assert 0 < figures["rate_limit_utilisation"] <= 1
     assert figures["backfill_rights_per_s"] > 0
     assert figures["peak_rss_mb"] > 0
