@@ -1,5 +1,5 @@
 """The running worker's pipeline: jobs wait for their time outside the sending threads, go
-earliest first, never more than ``concurrency`` at once; answers free room."""
+lightest then earliest first, never more than ``concurrency`` at once; answers free room."""
 
 from __future__ import annotations
 
@@ -77,6 +77,34 @@ def test_only_due_jobs_go_earliest_first_and_at_most_concurrency(
     wait_until(lambda: "later" in sender.sent)
     assert wait_answered(pipeline, 2) == 2
     assert len(pipeline) == 0
+
+
+def test_of_the_due_jobs_the_lightest_goes_first(pool: ThreadPoolExecutor) -> None:
+    """A tenant's one-right change, due after a backfill's requests, still goes before them;
+    a light job not yet due does not."""
+    sender = Sender()
+    pipeline: Pipeline[str] = Pipeline(
+        pool,
+        sender,
+        concurrency=1,
+        on_done=lambda: None,
+        weight=lambda job: 1 if job.startswith("tenant") else 100,
+    )
+    pipeline.add([(at(-2), "backfill-1"), (at(-1), "backfill-2"), (at(5), "tenant-later")])
+    pipeline.add([(at(0), "tenant-now")])
+    assert pipeline.load == 100 + 100 + 1 + 1
+    pipeline.release(NOW)
+    wait_until(lambda: len(sender.sent) == 1)
+    assert sender.sent == ["tenant-now"]
+    sender.release.set()
+    for _ in range(2):
+        wait_answered(pipeline, 1)
+        pipeline.release(NOW)
+    wait_until(lambda: len(sender.sent) == 3)
+    assert sender.sent == ["tenant-now", "backfill-1", "backfill-2"]  # then earliest first
+    assert wait_answered(pipeline, 1) >= 1
+    assert pipeline.seconds_to_next(NOW) == pytest.approx(5)  # the later one still waits
+    assert pipeline.load == 1
 
 
 def test_an_error_in_a_job_is_raised_when_collected(pool: ThreadPoolExecutor) -> None:

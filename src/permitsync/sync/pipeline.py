@@ -5,6 +5,12 @@ sending thread, and go to the threads only once due, at most ``concurrency`` at 
 backfill whose requests are paced seconds ahead never fills the threads with sleepers, and a
 small operator's fresh change, whose slot is now, is sent as soon as a thread is free, not
 after the backfill queued before it.
+
+Of the requests whose time has come, the lightest (fewest rights) goes first, then the
+earliest: when the CPU rather than Passport's rate is the limit, a backfill's requests are
+all due at once and a tenant's one-right change queued behind sixteen of them waited for all
+of them (p50 ~450 ms on PostgreSQL at loopback). A backfill is not starved by it: small
+requests are few (each integration's share of a claim is capped) and each is quick.
 """
 
 from __future__ import annotations
@@ -38,18 +44,21 @@ class Pipeline(Generic[_J]):
         self._on_done = on_done
         self._weight = weight
         self._order = itertools.count()
+        # Not yet due, by time; due, lightest first (then earliest).
         self._waiting: list[tuple[datetime, int, _J]] = []
+        self._ready: list[tuple[int, datetime, int, _J]] = []
         self._sending: dict[Future[None], int] = {}
 
     def __len__(self) -> int:
         """Jobs not yet answered: waiting for their time or being sent."""
-        return len(self._waiting) + len(self._sending)
+        return len(self._waiting) + len(self._ready) + len(self._sending)
 
     @property
     def load(self) -> int:
         """The weight of the jobs not yet answered (a worker's: the rights it holds leased)."""
         waiting = sum(self._weight(job) for _, _, job in self._waiting)
-        return waiting + sum(self._sending.values())
+        ready = sum(weight for weight, _, _, _ in self._ready)
+        return waiting + ready + sum(self._sending.values())
 
     def add(self, jobs: Iterable[tuple[datetime, _J]]) -> None:
         """Queue ``jobs``, each with the time it may go."""
@@ -57,12 +66,13 @@ class Pipeline(Generic[_J]):
             heapq.heappush(self._waiting, (go_at, next(self._order), job))
 
     def release(self, now: datetime) -> None:
-        """Hand the jobs whose time has come to the sending threads, earliest first, while
-        fewer than ``concurrency`` are being sent."""
+        """Hand the jobs whose time has come to the sending threads, lightest first (then
+        earliest), while fewer than ``concurrency`` are being sent."""
         while self._waiting and self._waiting[0][0] <= now:
-            if len(self._sending) >= self._concurrency:
-                return
-            _, _, job = heapq.heappop(self._waiting)
+            go_at, order, job = heapq.heappop(self._waiting)
+            heapq.heappush(self._ready, (self._weight(job), go_at, order, job))
+        while self._ready and len(self._sending) < self._concurrency:
+            *_, job = heapq.heappop(self._ready)
             self._submit(job)
 
     def collect(self) -> int:
@@ -79,12 +89,19 @@ class Pipeline(Generic[_J]):
     def seconds_to_next(self, now: datetime) -> float | None:
         """How long until the next waiting job may go (None: none waits, or the threads are
         all busy and only an answer frees one)."""
-        if not self._waiting or len(self._sending) >= self._concurrency:
+        if len(self._sending) >= self._concurrency:
+            return None
+        if self._ready:
+            return 0.0
+        if not self._waiting:
             return None
         return max(0.0, (self._waiting[0][0] - now).total_seconds())
 
     def flush(self) -> None:
         """Send everything still waiting (a stopping worker finishes what it leased)."""
+        while self._ready:
+            *_, job = heapq.heappop(self._ready)
+            self._submit(job)
         while self._waiting:
             _, _, job = heapq.heappop(self._waiting)
             self._submit(job)
