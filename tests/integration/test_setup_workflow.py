@@ -220,6 +220,18 @@ def test_test_plate_failures_name_the_step(setup_c: Container, sim: SimServer) -
     assert steps[-2:] == ["test_plate_failed", "test_plate_removed"]
 
 
+def _send_failure_while_passport_fails(c: Container, sim: SimServer) -> str:
+    """A company ready for testing, a worker, Passport answering 503 to every event: a test
+    plate run fails at its send step; returns that step's message."""
+    live_company(c, go_live=False)
+    c.start_workers(1)
+    sim.set_faults(path="/v3/shared/events", error_rate=1.0, error_statuses=[503])
+    down = c.test_plates.run(STAFF, "uni")
+    assert not down.ok
+    assert down.steps[-2].step == "send"
+    return down.steps[-2].message
+
+
 @pytest.mark.slow
 def test_test_plate_unreachable_and_not_seen(database_url: str, sim: SimServer) -> None:
     # The breaker never opens here: an open breaker would hold the second run's send past its
@@ -229,14 +241,9 @@ def test_test_plate_unreachable_and_not_seen(database_url: str, sim: SimServer) 
         database_url, sim, test_plate_timeout_s=6, breaker_failure_threshold=1000
     )
     try:
-        live_company(c, go_live=False)
-        c.start_workers(1)
-        sim.set_faults(path="/v3/shared/events", error_rate=1.0, error_statuses=[503])
-        down = c.test_plates.run(STAFF, "uni")
-        assert not down.ok
-        assert down.steps[-2].step == "send"
-        assert "Passport unreachable" in down.steps[-2].message
-        assert "circuit breaker" not in down.steps[-2].message  # it stayed closed
+        message = _send_failure_while_passport_fails(c, sim)
+        assert "Passport unreachable" in message
+        assert "circuit breaker" not in message  # it stayed closed
         sim.clear_faults()
 
         class Blind:
@@ -266,13 +273,7 @@ def test_test_plate_names_an_open_circuit_breaker(database_url: str, sim: SimSer
         breaker_cooldown_s=600,
     )
     try:
-        live_company(c, go_live=False)
-        c.start_workers(1)
-        sim.set_faults(path="/v3/shared/events", error_rate=1.0, error_statuses=[503])
-        down = c.test_plates.run(STAFF, "uni")
-        assert not down.ok
-        assert down.steps[-2].step == "send"
-        message = down.steps[-2].message
+        message = _send_failure_while_passport_fails(c, sim)
         assert message.startswith("Passport unreachable: ")
         assert "circuit breaker has been open since" in message
         assert "after 1 failed request in a row" in message

@@ -44,8 +44,8 @@ class Pipeline(Generic[_J]):
         self._on_done = on_done
         self._weight = weight
         self._order = itertools.count()
-        # Not yet due, by time; due, lightest first (then earliest).
-        self._waiting: list[tuple[datetime, int, _J]] = []
+        # Not yet due, by time; due, lightest first (then earliest). Each with its weight.
+        self._waiting: list[tuple[datetime, int, int, _J]] = []
         self._ready: list[tuple[int, datetime, int, _J]] = []
         self._sending: dict[Future[None], int] = {}
 
@@ -56,24 +56,24 @@ class Pipeline(Generic[_J]):
     @property
     def load(self) -> int:
         """The weight of the jobs not yet answered (a worker's: the rights it holds leased)."""
-        waiting = sum(self._weight(job) for _, _, job in self._waiting)
+        waiting = sum(weight for _, _, weight, _ in self._waiting)
         ready = sum(weight for weight, _, _, _ in self._ready)
         return waiting + ready + sum(self._sending.values())
 
     def add(self, jobs: Iterable[tuple[datetime, _J]]) -> None:
         """Queue ``jobs``, each with the time it may go."""
         for go_at, job in jobs:
-            heapq.heappush(self._waiting, (go_at, next(self._order), job))
+            heapq.heappush(self._waiting, (go_at, next(self._order), self._weight(job), job))
 
     def release(self, now: datetime) -> None:
         """Hand the jobs whose time has come to the sending threads, lightest first (then
         earliest), while fewer than ``concurrency`` are being sent."""
         while self._waiting and self._waiting[0][0] <= now:
-            go_at, order, job = heapq.heappop(self._waiting)
-            heapq.heappush(self._ready, (self._weight(job), go_at, order, job))
+            go_at, order, weight, job = heapq.heappop(self._waiting)
+            heapq.heappush(self._ready, (weight, go_at, order, job))
         while self._ready and len(self._sending) < self._concurrency:
-            *_, job = heapq.heappop(self._ready)
-            self._submit(job)
+            weight, *_, job = heapq.heappop(self._ready)
+            self._submit(job, weight)
 
     def collect(self) -> int:
         """Forget the jobs answered; returns how many. Raises the first error one of them
@@ -100,15 +100,15 @@ class Pipeline(Generic[_J]):
     def flush(self) -> None:
         """Send everything still waiting (a stopping worker finishes what it leased)."""
         while self._ready:
-            *_, job = heapq.heappop(self._ready)
-            self._submit(job)
+            weight, *_, job = heapq.heappop(self._ready)
+            self._submit(job, weight)
         while self._waiting:
-            _, _, job = heapq.heappop(self._waiting)
-            self._submit(job)
+            _, _, weight, job = heapq.heappop(self._waiting)
+            self._submit(job, weight)
 
-    def _submit(self, job: _J) -> None:
+    def _submit(self, job: _J, weight: int) -> None:
         future = self._pool.submit(self._send, job)
-        self._sending[future] = self._weight(job)
+        self._sending[future] = weight
         future.add_done_callback(lambda _: self._on_done())
 
 

@@ -166,18 +166,13 @@ def acknowledge(
             columns: tuple[list[Any], ...] = (ids, versions, acked, ends, outcomes)
         else:
             columns = (ids, acked, ends)
+        shape = _DONE_COLUMNS if complete else _PARTIAL_COLUMNS
         if conn.dialect.name == "postgresql":
-            for column, values in zip(
-                _DONE_COLUMNS if complete else _PARTIAL_COLUMNS, columns, strict=True
-            ):
+            for column, values in zip(shape, columns, strict=True):
                 params[f"b_{column.name}"] = values
             conn.execute(_ACKNOWLEDGE if complete else _ACKNOWLEDGE_PARTIAL, params)
         else:
-            params[JSON_ROWS_PARAM] = json_rows_text(
-                conn.dialect,
-                _DONE_COLUMNS if complete else _PARTIAL_COLUMNS,
-                columns,
-            )
+            params[JSON_ROWS_PARAM] = json_rows_text(conn.dialect, shape, columns)
             conn.execute(_SQLITE_ACKNOWLEDGE if complete else _SQLITE_ACKNOWLEDGE_PARTIAL, params)
 
 
